@@ -1,0 +1,119 @@
+#include "harness/core/fileio.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "harness/core/error.hpp"
+
+namespace bm {
+namespace fs = std::filesystem;
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, std::string("cannot open for reading: ") + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+static std::string temp_name(const std::string& path) {
+  return path + ".tmp-" + std::to_string(::getpid());
+}
+
+static void fsync_path(const std::string& p) {
+  int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  AtomicFile f(path);
+  f.stream().write(content.data(), static_cast<std::streamsize>(content.size()));
+  f.commit();
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), tmp_(temp_name(path_)) {
+  fs::path parent = fs::path(path_).parent_path();
+  if (!parent.empty()) make_dirs(parent.string());
+  out_.open(tmp_, std::ios::binary | std::ios::trunc);
+  if (!out_) fail(path_, std::string("cannot create temporary file ") + tmp_ + ": " + std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) {
+    out_.close();
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFile::commit() {
+  out_.flush();
+  if (!out_) fail(path_, "write failed (disk full?); the previous file, if any, is untouched");
+  out_.close();
+  fsync_path(tmp_);
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail(path_, std::string("cannot rename temporary file into place: ") + std::strerror(errno));
+  committed_ = true;
+}
+
+namespace {
+struct MdCtx {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  MdCtx() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~MdCtx() { EVP_MD_CTX_free(ctx); }
+  void update(const void* d, size_t n) { EVP_DigestUpdate(ctx, d, n); }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    static const char* digits = "0123456789abcdef";
+    std::string out(len * 2, '0');
+    for (unsigned i = 0; i < len; ++i) out[2 * i] = digits[md[i] >> 4], out[2 * i + 1] = digits[md[i] & 15];
+    return out;
+  }
+};
+}  // namespace
+
+std::string sha256_hex(const void* data, size_t n) {
+  MdCtx c;
+  c.update(data, n);
+  return c.hex();
+}
+std::string sha256_hex(const std::string& s) { return sha256_hex(s.data(), s.size()); }
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open to compute sha256");
+  MdCtx c;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    c.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return c.hex();
+}
+
+void make_dirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) fail(path, "cannot create directory: " + ec.message());
+}
+
+}  // namespace bm

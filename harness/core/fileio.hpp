@@ -1,0 +1,42 @@
+// Files: whole-file reads, atomic writes (temp file + rename, so nothing is
+// ever left half-written under its final name), sha256.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+namespace bm {
+
+bool file_exists(const std::string& path);
+std::string read_text_file(const std::string& path);  // throws bm::Error naming the path
+
+// Writes `content` to `path` via "<path>.tmp-<pid>" and rename(2).
+void write_file_atomic(const std::string& path, const std::string& content);
+
+// Streamed atomic writer: write through stream(), then commit(). If commit()
+// is never called (exception, kill), the temp file is removed/ignored and the
+// final path is untouched.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  std::ofstream& stream() { return out_; }
+  const std::string& temp_path() const { return tmp_; }
+  void commit();  // flush, fsync, rename
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+std::string sha256_hex(const void* data, size_t n);
+std::string sha256_hex(const std::string& s);
+std::string sha256_file(const std::string& path);
+
+// Creates a directory and its parents; throws bm::Error on failure.
+void make_dirs(const std::string& path);
+
+}  // namespace bm

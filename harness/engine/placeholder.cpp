@@ -1,0 +1,1 @@
+int bm_engine_placeholder() { return 0; }

@@ -1,0 +1,72 @@
+// A model directory as a set of named tensors, whatever its files:
+// model.safetensors, sharded safetensors with an index, pytorch_model.bin
+// (single or sharded), or a PEFT LoRA adapter folded into its base.
+// safetensors tensors are zero-copy read-only views of memory-mapped files,
+// so opening a 7B model costs no RAM until tensors are touched.
+#pragma once
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness/core/safetensors.hpp"
+#include "harness/models/model_config.hpp"
+
+namespace bm {
+
+torch::Dtype to_torch_dtype(DType d);
+DType from_torch_dtype(torch::Dtype d);  // throws for unsupported
+
+class Checkpoint {
+ public:
+  // Opens `dir`; config.json is read if present (required for models).
+  static std::shared_ptr<Checkpoint> open(const std::string& dir);
+  virtual ~Checkpoint() = default;
+
+  const std::string& dir() const { return dir_; }
+  bool has_config() const { return has_config_; }
+  const ModelConfig& config() const;  // throws naming config.json if absent
+
+  const std::vector<std::string>& names() const { return names_; }  // stable, file order
+  bool has(const std::string& name) const;
+  // dtype/shape without reading data
+  virtual TensorInfo info(const std::string& name) const = 0;
+  // CPU tensor in the file's dtype. For safetensors a view on the mapping
+  // (do not write into it; clone() first).
+  virtual torch::Tensor get(const std::string& name) const = 0;
+  // Which files hold the tensors (for storage accounting and fingerprints).
+  virtual std::vector<std::string> files() const = 0;
+  // Bytes of tensor data as stored on disk.
+  uint64_t tensor_bytes() const;
+  // Stable identity of the weights: sha256 over every tensor's name, dtype,
+  // shape and a strided sample of its bytes (fast on 7B models).
+  std::string fingerprint() const;
+  // Checks every tensor against config.json's sizes (shape mismatch -> error
+  // naming the tensor, the expected and the found shape).
+  void validate_against_config() const;
+
+ protected:
+  std::string dir_;
+  bool has_config_ = false;
+  ModelConfig config_;
+  std::vector<std::string> names_;
+  std::map<std::string, size_t> name_index_;
+};
+
+// Writes an HF-format model directory: config.json, tokenizer files copied
+// from `tokenizer_source_dir`, sharded safetensors, and bitmerge_provenance.json.
+// Tensors are produced one at a time by `produce(name)` in `names` order, so a
+// merge streams tensor by tensor. Written into "<out>.tmp-<pid>" then renamed.
+struct ModelWriteOptions {
+  uint64_t max_shard_bytes = 5ull << 30;
+  std::string provenance_json;  // written as bitmerge_provenance.json when non-empty
+  std::map<std::string, std::string> metadata;  // safetensors __metadata__
+};
+void write_model_dir(const std::string& out_dir, const ModelConfig& config, const std::vector<std::string>& names,
+                     const std::vector<std::pair<DType, std::vector<int64_t>>>& infos,
+                     const std::function<torch::Tensor(const std::string&)>& produce,
+                     const std::string& tokenizer_source_dir, const ModelWriteOptions& opts = {});
+
+}  // namespace bm

@@ -1,0 +1,1 @@
+int bm_models_placeholder() { return 0; }

@@ -1,0 +1,1 @@
+int bm_merging_placeholder() { return 0; }
