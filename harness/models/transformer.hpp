@@ -1,0 +1,69 @@
+// The LLaMA / Mistral forward in libtorch (owner: engine). One code path for
+// inference (engine/, router features) and training (harness/train): no
+// in-place ops on parameters, no NoGradGuard inside; callers add guards.
+#pragma once
+#include <torch/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/models/model_config.hpp"
+
+namespace bm {
+
+class Checkpoint;
+
+// Preallocated per-layer K/V of shape [B, n_kv_heads, max_len, head_dim].
+struct KVCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t max_len = 0;
+};
+
+struct ForwardOptions {
+  // [B, T] int64 positions of the tokens (for RoPE); default arange(T) + past length.
+  std::optional<torch::Tensor> positions;
+  // [B, T_total] bool, true = real token (left or right padding); default all true.
+  std::optional<torch::Tensor> attention_mask;
+  KVCache* cache = nullptr;  // when set, appends this step's K/V at cache_pos
+  int64_t cache_pos = 0;
+  int64_t output_hidden_layer = -1;  // >= 0: also return hidden state after that many layers (0 = embeddings)
+};
+
+struct ForwardOutput {
+  torch::Tensor logits;  // [B, T, V] (float32 on CPU; model dtype on CUDA unless upcast)
+  torch::Tensor hidden;  // [B, T, H] when output_hidden_layer >= 0
+};
+
+class Transformer {
+ public:
+  // Takes weights by HF name (model.embed_tokens.weight, model.layers.0.self_attn.q_proj.weight, ...),
+  // moved to `device` in `dtype`. Checks every shape against the config (error names the tensor).
+  Transformer(const ModelConfig& config, std::map<std::string, torch::Tensor> weights, torch::Device device,
+              torch::Dtype dtype);
+  static std::shared_ptr<Transformer> load(const std::string& model_dir, torch::Device device, torch::Dtype dtype);
+  // Fresh random init (std 0.02 normal, norms = 1) for training from scratch.
+  static std::shared_ptr<Transformer> random_init(const ModelConfig& config, uint64_t seed, torch::Device device,
+                                                  torch::Dtype dtype);
+
+  ForwardOutput forward(const torch::Tensor& tokens, const ForwardOptions& opts = {}) const;
+  KVCache make_cache(int64_t batch, int64_t max_len) const;
+
+  const ModelConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  torch::Dtype dtype() const { return dtype_; }
+  // Named parameters in HF names; tensors are the live parameters (set
+  // requires_grad on them to train; replace values under NoGradGuard).
+  std::map<std::string, torch::Tensor>& named_parameters() { return weights_; }
+  const std::map<std::string, torch::Tensor>& named_parameters() const { return weights_; }
+
+ private:
+  ModelConfig config_;
+  std::map<std::string, torch::Tensor> weights_;
+  torch::Device device_;
+  torch::Dtype dtype_;
+};
+
+}  // namespace bm
