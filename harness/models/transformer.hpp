@@ -17,8 +17,11 @@ namespace bm {
 class Checkpoint;
 
 // Preallocated per-layer K/V of shape [B, n_kv_heads, max_len, head_dim].
+// pos [B, max_len] holds each cached token's position (sliding window is
+// measured in positions, so left padding never changes results).
 struct KVCache {
   std::vector<torch::Tensor> k, v;
+  torch::Tensor pos;
   int64_t max_len = 0;
 };
 
@@ -29,12 +32,21 @@ struct ForwardOptions {
   std::optional<torch::Tensor> attention_mask;
   KVCache* cache = nullptr;  // when set, appends this step's K/V at cache_pos
   int64_t cache_pos = 0;
-  int64_t output_hidden_layer = -1;  // >= 0: also return hidden state after that many layers (0 = embeddings)
+  int64_t output_hidden_layer = -1;  // >= 0: also return hidden state after that many layers (0 = embeddings, unnormed)
+  // [B, T, T_total] bool, true = query t may attend key s. Replaces the causal
+  // + padding mask (the sliding window is still applied on positions). Used to
+  // pack several continuations of one shared context into one row. Every
+  // query must be allowed at least one key (e.g. itself).
+  std::optional<torch::Tensor> full_mask;
+  // Skip the LM head: `final_hidden` holds the normed last hidden state, and
+  // Transformer::lm_head() computes logits for only the rows needed.
+  bool skip_logits = false;
 };
 
 struct ForwardOutput {
   torch::Tensor logits;  // [B, T, V] (float32 on CPU; model dtype on CUDA unless upcast)
   torch::Tensor hidden;  // [B, T, H] when output_hidden_layer >= 0
+  torch::Tensor final_hidden;  // [..., H] after the final norm, when skip_logits
 };
 
 class Transformer {
@@ -50,6 +62,8 @@ class Transformer {
 
   ForwardOutput forward(const torch::Tensor& tokens, const ForwardOptions& opts = {}) const;
   KVCache make_cache(int64_t batch, int64_t max_len) const;
+  // Logits of final (normed) hidden states [..., H] -> [..., V].
+  torch::Tensor lm_head(const torch::Tensor& final_hidden) const;
 
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }

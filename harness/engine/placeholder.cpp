@@ -1,1 +1,0 @@
-int bm_engine_placeholder() { return 0; }

@@ -1,0 +1,276 @@
+// LLaMA / Mistral forward, matching HF transformers' modeling_llama /
+// modeling_mistral (RMSNorm in fp32, rotate_half RoPE with fp32 cos/sin cast
+// to the model dtype, GQA, SwiGLU). Differences by design:
+//  - the sliding window is measured in token positions, not cache slots, so a
+//    left-padded row gives the same result as the unpadded sequence (HF counts
+//    pad slots inside the window); identical for unpadded input;
+//  - a padded query row may always attend to itself, so pad rows never turn
+//    into NaN (their outputs are ignored anyway).
+#include "harness/models/transformer.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/core/safetensors.hpp"
+#include "harness/models/arch.hpp"
+
+namespace bm {
+namespace {
+
+std::string layer_name(int64_t i, const char* suffix) { return "model.layers." + std::to_string(i) + "." + suffix; }
+
+std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name) {
+  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return {V, H};
+  if (name == "model.norm.weight") return {H};
+  auto ends = [&](const char* s) {
+    std::string suf(s);
+    return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  if (ends("self_attn.q_proj.weight")) return {q, H};
+  if (ends("self_attn.k_proj.weight") || ends("self_attn.v_proj.weight")) return {kv, H};
+  if (ends("self_attn.o_proj.weight")) return {H, q};
+  if (ends("mlp.gate_proj.weight") || ends("mlp.up_proj.weight")) return {I, H};
+  if (ends("mlp.down_proj.weight")) return {H, I};
+  if (ends("layernorm.weight")) return {H};
+  return {};
+}
+
+std::string shape_of(const torch::Tensor& t) { return shape_str(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  auto h = x.to(torch::kFloat32);
+  auto var = h.pow(2).mean(-1, /*keepdim=*/true);
+  h = h * at::rsqrt(var + eps);
+  return w * h.to(x.scalar_type());
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  return at::cat({-x2, x1}, -1);
+}
+
+// dtype names of safetensors -> torch
+torch::Dtype st_to_torch(DType d, const std::string& where) {
+  switch (d) {
+    case DType::F64: return torch::kFloat64;
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  fail(where, "unsupported dtype");
+}
+
+}  // namespace
+
+Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch::Tensor> weights, torch::Device device,
+                         torch::Dtype dtype)
+    : config_(config), device_(device), dtype_(dtype) {
+  if (config_.head_dim <= 0 && config_.num_attention_heads > 0)
+    config_.head_dim = config_.hidden_size / config_.num_attention_heads;
+  if (config_.num_key_value_heads <= 0) config_.num_key_value_heads = config_.num_attention_heads;
+  if (config_.num_attention_heads % config_.num_key_value_heads != 0)
+    fail("config.json", "num_attention_heads must be a multiple of num_key_value_heads; fix the config");
+  auto names = llama_tensor_names(static_cast<int>(config_.num_hidden_layers), config_.tie_word_embeddings);
+  for (const auto& name : names) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      std::vector<std::string> have;
+      for (auto& kv : weights) have.push_back(kv.first);
+      fail(name, "tensor missing from the model" + did_you_mean(name, have) +
+                     "; check that the checkpoint matches config.json (layers, tie_word_embeddings)");
+    }
+    auto want = expected_shape(config_, name);
+    auto& t = it->second;
+    if (std::vector<int64_t>(t.sizes().begin(), t.sizes().end()) != want)
+      fail(name, "shape " + shape_of(t) + " but config.json implies " + shape_str(want) +
+                     "; the checkpoint does not match its config.json");
+    // Always copy: the source may be a read-only view of a memory-mapped file.
+    weights_[name] = t.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
+  }
+}
+
+std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, torch::Device device, torch::Dtype dtype) {
+  auto config = ModelConfig::from_file(model_dir + "/config.json");
+  std::vector<std::string> files;
+  if (file_exists(model_dir + "/model.safetensors")) {
+    files.push_back(model_dir + "/model.safetensors");
+  } else if (file_exists(model_dir + "/model.safetensors.index.json")) {
+    // weight_map values, deduplicated, in first-seen order
+    auto text = read_text_file(model_dir + "/model.safetensors.index.json");
+    auto pos = text.find("\"weight_map\"");
+    if (pos == std::string::npos) fail(model_dir + "/model.safetensors.index.json", "no weight_map; re-download the model");
+    std::set<std::string> seen;
+    size_t i = pos;
+    while ((i = text.find(".safetensors\"", i)) != std::string::npos) {
+      size_t start = text.rfind('"', i - 1);
+      std::string f = text.substr(start + 1, i + 12 - start - 1);
+      if (seen.insert(f).second) files.push_back(model_dir + "/" + f);
+      i += 12;
+    }
+  } else {
+    fail(model_dir, "no model.safetensors or model.safetensors.index.json; convert the checkpoint to safetensors");
+  }
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& f : files) {
+    SafetensorsFile st(f);
+    for (const auto& info : st.tensors()) {
+      auto t = torch::from_blob(const_cast<uint8_t*>(st.data(info)), info.shape,
+                                torch::TensorOptions().dtype(st_to_torch(info.dtype, f + ":" + info.name)));
+      // Copy to the target now, while the mapping is alive.
+      weights[info.name] = t.to(device, dtype, false, /*copy=*/true);
+    }
+  }
+  return std::make_shared<Transformer>(config, std::move(weights), device, dtype);
+}
+
+std::shared_ptr<Transformer> Transformer::random_init(const ModelConfig& config, uint64_t seed, torch::Device device,
+                                                      torch::Dtype dtype) {
+  ModelConfig c = config;
+  if (c.head_dim <= 0) c.head_dim = c.hidden_size / c.num_attention_heads;
+  if (c.num_key_value_heads <= 0) c.num_key_value_heads = c.num_attention_heads;
+  auto gen = at::detail::createCPUGenerator(seed);
+  std::map<std::string, torch::Tensor> w;
+  for (const auto& name : llama_tensor_names(static_cast<int>(c.num_hidden_layers), c.tie_word_embeddings)) {
+    auto shape = expected_shape(c, name);
+    if (shape.size() == 1)
+      w[name] = torch::ones(shape, torch::kFloat32);
+    else
+      w[name] = at::normal(0.0, 0.02, shape, gen, torch::TensorOptions().dtype(torch::kFloat32));
+  }
+  return std::make_shared<Transformer>(c, std::move(w), device, dtype);
+}
+
+KVCache Transformer::make_cache(int64_t batch, int64_t max_len) const {
+  KVCache c;
+  c.max_len = max_len;
+  auto opts = torch::TensorOptions().device(device_).dtype(dtype_);
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    c.k.push_back(torch::zeros({batch, config_.num_key_value_heads, max_len, config_.head_dim}, opts));
+    c.v.push_back(torch::zeros({batch, config_.num_key_value_heads, max_len, config_.head_dim}, opts));
+  }
+  c.pos = torch::zeros({batch, max_len}, torch::TensorOptions().device(device_).dtype(torch::kInt64));
+  return c;
+}
+
+torch::Tensor Transformer::lm_head(const torch::Tensor& h) const {
+  const auto& w = config_.tie_word_embeddings ? weights_.at("model.embed_tokens.weight") : weights_.at("lm_head.weight");
+  return at::linear(h, w);
+}
+
+ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const ForwardOptions& opts) const {
+  if (tokens_in.dim() != 2) fail("forward", "tokens must be [batch, time], got " + shape_of(tokens_in));
+  const auto& c = config_;
+  auto tokens = tokens_in.to(device_, torch::kInt64);
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, D = c.head_dim;
+  KVCache* cache = opts.cache;
+  const int64_t past = cache ? opts.cache_pos : 0;
+  const int64_t S = past + T;  // keys visible to this step
+  if (cache && S > cache->max_len)
+    fail("forward", "KV cache of " + std::to_string(cache->max_len) + " slots too short for " + std::to_string(S) +
+                        " tokens; make a larger cache");
+  const auto i64 = torch::TensorOptions().device(device_).dtype(torch::kInt64);
+
+  torch::Tensor positions = opts.positions ? opts.positions->to(device_, torch::kInt64)
+                                           : (torch::arange(past, S, i64).unsqueeze(0).expand({B, T}));
+  torch::Tensor kv_pos;  // [B, S]
+  if (cache) {
+    cache->pos.narrow(1, past, T).copy_(positions);
+    kv_pos = cache->pos.narrow(1, 0, S);
+  } else {
+    kv_pos = positions;
+  }
+
+  // Attention mask [B, 1, T, S] (true = attend), or none when plain causal suffices.
+  torch::Tensor mask;
+  bool need_window = c.sliding_window > 0 && S > c.sliding_window;
+  if (opts.full_mask) {
+    mask = opts.full_mask->to(device_, torch::kBool);
+    if (mask.dim() != 3 || mask.size(0) != B || mask.size(1) != T || mask.size(2) != S)
+      fail("forward", "full_mask must be [B, T, T_total], got " + shape_of(mask));
+  } else if (opts.attention_mask || need_window || (T > 1 && past > 0)) {
+    auto q_idx = torch::arange(past, S, i64).view({T, 1});
+    auto k_idx = torch::arange(0, S, i64).view({1, S});
+    mask = (k_idx <= q_idx).unsqueeze(0).expand({B, T, S});
+    if (opts.attention_mask) {
+      auto am = opts.attention_mask->to(device_, torch::kBool);
+      if (am.dim() != 2 || am.size(0) != B || am.size(1) != S)
+        fail("forward", "attention_mask must be [B, T_total=" + std::to_string(S) + "], got " + shape_of(am));
+      mask = mask & am.unsqueeze(1);
+    }
+  }
+  if (need_window) {
+    auto win = (positions.unsqueeze(2) - kv_pos.unsqueeze(1)) < c.sliding_window;  // [B, T, S]
+    mask = mask & win;
+  }
+  if (mask.defined()) {
+    if (!opts.full_mask) {  // every query keeps itself
+      auto diag = torch::arange(past, S, i64).view({1, T, 1}) == torch::arange(0, S, i64).view({1, 1, S});
+      mask = mask | diag;
+    }
+    mask = mask.unsqueeze(1);
+  }
+  const bool is_causal = !mask.defined() && T > 1;  // past == 0 here
+
+  // RoPE tables (fp32, then model dtype), [B, 1, T, D]
+  auto inv_freq = 1.0 / at::pow(c.rope_theta, torch::arange(0, D, 2, i64).to(torch::kFloat32) / static_cast<double>(D));
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.view({1, 1, -1});
+  auto emb = at::cat({freqs, freqs}, -1);
+  auto cos = emb.cos().to(dtype_).unsqueeze(1), sin = emb.sin().to(dtype_).unsqueeze(1);
+
+  ForwardOutput out;
+  auto x = at::embedding(weights_.at("model.embed_tokens.weight"), tokens);
+  if (opts.output_hidden_layer == 0) out.hidden = x;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    auto W = [&](const char* s) -> const torch::Tensor& { return weights_.at(layer_name(l, s)); };
+    auto h = rms_norm(x, W("input_layernorm.weight"), c.rms_norm_eps);
+    auto q = at::linear(h, W("self_attn.q_proj.weight")).view({B, T, nh, D}).transpose(1, 2);
+    auto k = at::linear(h, W("self_attn.k_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
+    auto v = at::linear(h, W("self_attn.v_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    if (cache) {
+      cache->k[l].narrow(2, past, T).copy_(k);
+      cache->v[l].narrow(2, past, T).copy_(v);
+      k = cache->k[l].narrow(2, 0, S);
+      v = cache->v[l].narrow(2, 0, S);
+    }
+    if (nkv != nh) {
+      const int64_t rep = nh / nkv;
+      k = k.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
+      v = v.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
+    }
+    auto a = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
+                                              0.0, is_causal, scale);
+    a = a.transpose(1, 2).reshape({B, T, nh * D});
+    x = x + at::linear(a, W("self_attn.o_proj.weight"));
+    h = rms_norm(x, W("post_attention_layernorm.weight"), c.rms_norm_eps);
+    auto g = at::silu(at::linear(h, W("mlp.gate_proj.weight"))) * at::linear(h, W("mlp.up_proj.weight"));
+    x = x + at::linear(g, W("mlp.down_proj.weight"));
+    if (opts.output_hidden_layer == l + 1) out.hidden = x;
+  }
+  auto fin = rms_norm(x, weights_.at("model.norm.weight"), c.rms_norm_eps);
+  if (opts.skip_logits) {
+    out.final_hidden = fin;
+  } else {
+    out.logits = lm_head(fin);
+    if (device_.is_cpu() && out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
+  }
+  return out;
+}
+
+}  // namespace bm
