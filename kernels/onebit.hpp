@@ -7,6 +7,8 @@
 // element e's sign lives in byte e/8, bit e%8 (LSB first); bit = 1 means
 // delta >= 0, so sign(0) = +1 (as BitDelta). Bytes = ceil(numel/8), uint8.
 // alpha = mean(|delta|) computed in fp32, stored fp16.
+// bits and alpha live on the input's device. The exact arithmetic (rounding,
+// TIES normalisation edge cases, following mergekit) is in kernels/onebit_ref.hpp.
 #pragma once
 #include <torch/types.h>
 
@@ -42,5 +44,9 @@ struct CombineOptions {
 // the caller on dense deltas before.
 torch::Tensor ties_combine(const std::vector<DeltaRef>& deltas, const std::vector<int64_t>& shape,
                            const CombineOptions& opts);
+
+// True when this build has the CUDA kernels (BITMERGE_WITH_CUDA); CUDA tensors
+// are otherwise handled by the libtorch reference (still on the GPU).
+bool cuda_kernels_built();
 
 }  // namespace bm::kernels
