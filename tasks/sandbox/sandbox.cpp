@@ -133,7 +133,7 @@ Plan make_plan(const SandboxOptions& opts, const std::string& bwrap, const std::
     add_system_binds(a);
     a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", std::to_string(kTmpfsBytes),
                        "--tmpfs", "/tmp", "--file", "3", main_path, "--chdir", "/tmp",
-                       "--hostname", "sandbox", "--"});
+                       "--hostname", "sandbox", "--remount-ro", "/", "--"});
   }
   a.insert(a.end(), {opts.python, "-I", "-B", "-c", prelude(main_path, set_nproc)});
   plan.argv.finish();
