@@ -1,0 +1,98 @@
+#include "harness/report/results.hpp"
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+
+namespace bm::report {
+
+void check_results(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object() || j.value("schema", "") != kResultsSchemaName)
+    bm::fail(where, "not a bitmerge results file (no \"schema\": \"" + std::string(kResultsSchemaName) +
+                        "\"); pass the results.json written by `bitmerge run`");
+  if (!j.contains("schema_version") || !j["schema_version"].is_number_integer())
+    bm::fail(where, "key 'schema_version' missing; regenerate it with `bitmerge run` (cells are cached)");
+  int v = j["schema_version"].get<int>();
+  if (v != kResultsSchemaVersion)
+    bm::fail(where, "results schema version " + std::to_string(v) + " but this bitmerge reads version " +
+                        std::to_string(kResultsSchemaVersion) +
+                        "; rerun `bitmerge run` on its config to rewrite it (finished cells are reused), or use a "
+                        "bitmerge build of that version");
+  for (const char* k : {"experiment", "variants", "cells"})
+    if (!j.contains(k)) bm::fail(where, std::string("key '") + k + "' missing; the file is truncated or hand-edited");
+}
+
+nlohmann::json load_results(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(bm::read_text_file(path));
+  } catch (const nlohmann::json::parse_error& e) {
+    bm::fail(path, std::string("not valid JSON (") + e.what() + "); regenerate it with `bitmerge run`");
+  }
+  check_results(j, path);
+  return j;
+}
+
+void save_results(const std::string& path, const nlohmann::json& j) {
+  check_results(j, path);
+  bm::write_file_atomic(path, j.dump(1) + "\n");
+}
+
+std::optional<double> Row::measured_average(const std::vector<std::string>& b) const {
+  if (b.empty()) return std::nullopt;
+  double s = 0;
+  for (auto& x : b) {
+    auto it = measured.find(x);
+    if (it == measured.end()) return std::nullopt;
+    s += it->second;
+  }
+  return s / static_cast<double>(b.size());
+}
+
+std::optional<double> Row::paper_average(const std::vector<std::string>& b) const {
+  if (auto it = paper.find("average"); it != paper.end()) return it->second;
+  if (b.empty()) return std::nullopt;
+  double s = 0;
+  for (auto& x : b) {
+    auto it = paper.find(x);
+    if (it == paper.end()) return std::nullopt;
+    s += it->second;
+  }
+  return s / static_cast<double>(b.size());
+}
+
+const Row* ResultsView::row(const std::string& n) const {
+  for (auto& r : rows)
+    if (r.name == n) return &r;
+  return nullptr;
+}
+
+ResultsView view_of(const nlohmann::json& j) {
+  ResultsView v;
+  const auto& e = j.at("experiment");
+  v.name = e.value("name", "");
+  v.title = e.value("title", v.name);
+  v.table = e.value("table", "main");
+  v.family = e.value("family", "");
+  v.best_within = e.value("best_within", "");
+  v.backend = e.value("backend", "");
+  v.benchmarks = e.at("benchmarks").get<std::vector<std::string>>();
+  for (auto& vj : j.at("variants")) {
+    Row r;
+    r.name = vj.at("name").get<std::string>();
+    r.group = vj.value("group", "");
+    r.kind = vj.value("kind", "");
+    if (vj.contains("paper")) r.paper = vj["paper"].get<std::map<std::string, double>>();
+    if (vj.contains("storage_bytes")) r.storage_bytes = vj["storage_bytes"].get<double>();
+    if (vj.contains("paper_storage_percent")) r.paper_storage_percent = vj["paper_storage_percent"].get<double>();
+    v.rows.push_back(std::move(r));
+  }
+  for (auto& c : j.at("cells")) {
+    if (c.value("status", "") != "done") continue;
+    std::string name = c.at("variant").get<std::string>();
+    for (auto& r : v.rows)
+      if (r.name == name) r.measured[c.at("benchmark").get<std::string>()] = c.at("score").get<double>();
+  }
+  return v;
+}
+
+}  // namespace bm::report

@@ -1,0 +1,468 @@
+#include "harness/runner/config.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+
+namespace bm::runner {
+namespace {
+
+std::string dirname_of(const std::string& p) {
+  auto s = p.find_last_of('/');
+  return s == std::string::npos ? "." : (s == 0 ? "/" : p.substr(0, s));
+}
+
+// "<file>: key '<path>': <what>"
+[[noreturn]] void key_fail(const std::string& file, const std::string& key, const std::string& what) {
+  bm::fail(file, "key '" + key + "': " + what);
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& file,
+                const std::string& prefix) {
+  for (auto&& [k, v] : t) {
+    std::string key(k.str());
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      key_fail(file, prefix + key,
+               "unknown key" + bm::did_you_mean(key, allowed) + "; valid keys here: " + join(allowed));
+    }
+  }
+}
+
+std::string get_str(const toml::table& t, const std::string& key, const std::string& file, const std::string& prefix,
+                    std::optional<std::string> def = std::nullopt) {
+  auto* n = t.get(key);
+  if (!n) {
+    if (def) return *def;
+    key_fail(file, prefix + key, "missing; add it");
+  }
+  if (auto s = n->value<std::string>()) return *s;
+  key_fail(file, prefix + key, "must be a string");
+}
+
+double get_num(const toml::table& t, const std::string& key, const std::string& file, const std::string& prefix,
+               double def) {
+  auto* n = t.get(key);
+  if (!n) return def;
+  if (n->is_integer()) return static_cast<double>(*n->value<int64_t>());
+  if (n->is_floating_point()) return *n->value<double>();
+  key_fail(file, prefix + key, "must be a number");
+}
+
+int64_t get_int(const toml::table& t, const std::string& key, const std::string& file, const std::string& prefix,
+                int64_t def) {
+  auto* n = t.get(key);
+  if (!n) return def;
+  if (n->is_integer()) return *n->value<int64_t>();
+  key_fail(file, prefix + key, "must be an integer");
+}
+
+bool get_bool(const toml::table& t, const std::string& key, const std::string& file, const std::string& prefix,
+              bool def) {
+  auto* n = t.get(key);
+  if (!n) return def;
+  if (n->is_boolean()) return *n->value<bool>();
+  key_fail(file, prefix + key, "must be true or false");
+}
+
+std::vector<std::string> get_str_list(const toml::table& t, const std::string& key, const std::string& file,
+                                      const std::string& prefix) {
+  std::vector<std::string> out;
+  auto* n = t.get(key);
+  if (!n) return out;
+  auto* arr = n->as_array();
+  if (!arr) key_fail(file, prefix + key, "must be an array of strings");
+  for (auto&& e : *arr) {
+    auto s = e.value<std::string>();
+    if (!s) key_fail(file, prefix + key, "must be an array of strings");
+    out.push_back(*s);
+  }
+  return out;
+}
+
+const toml::table* get_table(const toml::table& t, const std::string& key, const std::string& file,
+                             const std::string& prefix) {
+  auto* n = t.get(key);
+  if (!n) return nullptr;
+  auto* tt = n->as_table();
+  if (!tt) key_fail(file, prefix + key, "must be a table");
+  return tt;
+}
+
+void check_choice(const std::string& v, const std::vector<std::string>& choices, const std::string& file,
+                  const std::string& key) {
+  if (std::find(choices.begin(), choices.end(), v) == choices.end())
+    key_fail(file, key, "'" + v + "' is not one of " + join(choices) + bm::did_you_mean(v, choices));
+}
+
+toml::table parse_toml_text(const std::string& text, const std::string& file) {
+  try {
+    return toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << file << ":" << e.source().begin.line << ":" << e.source().begin.column << ": TOML parse error: "
+       << e.description() << "; fix the syntax at that line";
+    throw bm::Error(os.str());
+  }
+}
+
+const std::vector<std::string> kPositions = {"none", "attention", "mlp", "linear"};
+const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge", "routing", "onebit_merging"};
+const std::vector<std::string> kMethods = {"task_arithmetic", "ties", "dare_ties", "dare_linear"};
+const std::vector<std::string> kTemplates = {"none", "llama2-chat", "mistral-inst", "alpaca"};
+
+ModelRef parse_model(const toml::table& t, const std::string& name, const std::string& file,
+                     const std::string& prefix) {
+  check_keys(t, {"hf_id", "revision", "local_name", "path", "format", "template", "domain"}, file, prefix);
+  ModelRef m;
+  m.name = name;
+  m.hf_id = get_str(t, "hf_id", file, prefix, "");
+  m.revision = get_str(t, "revision", file, prefix, "");
+  m.path = expand_env(get_str(t, "path", file, prefix, ""), file + ": key '" + prefix + "path'");
+  m.local_name = get_str(t, "local_name", file, prefix, "");
+  if (m.local_name.empty() && !m.hf_id.empty()) m.local_name = m.hf_id.substr(m.hf_id.find('/') + 1);
+  if (m.local_name.empty() && m.path.empty())
+    key_fail(file, prefix + "hf_id", "a model needs hf_id, local_name or path");
+  m.format = get_str(t, "format", file, prefix, "hf");
+  check_choice(m.format, {"hf", "lora"}, file, prefix + "format");
+  m.template_name = get_str(t, "template", file, prefix, "none");
+  check_choice(m.template_name, kTemplates, file, prefix + "template");
+  m.domain = get_str(t, "domain", file, prefix, name);
+  return m;
+}
+
+}  // namespace
+
+std::string repo_root() {
+  if (const char* e = std::getenv("BITMERGE_SOURCE_DIR"); e && *e) return e;
+#ifdef BITMERGE_SOURCE_DIR
+  return BITMERGE_SOURCE_DIR;
+#else
+  return ".";
+#endif
+}
+
+std::string expand_env(const std::string& s, const std::string& where) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    if (s.compare(i, 2, "${") == 0) {
+      size_t end = s.find('}', i);
+      if (end == std::string::npos) bm::fail(where, "unclosed ${ in '" + s + "'");
+      std::string expr = s.substr(i + 2, end - i - 2), def;
+      bool has_def = false;
+      if (auto p = expr.find(":-"); p != std::string::npos) def = expr.substr(p + 2), expr = expr.substr(0, p), has_def = true;
+      const char* v = std::getenv(expr.c_str());
+      if (v && *v)
+        out += v;
+      else if (has_def)
+        out += def;
+      else
+        bm::fail(where, "environment variable " + expr + " is not set; export it or give a default ${" + expr +
+                            ":-...}");
+      i = end + 1;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
+const ModelRef* Family::expert(const std::string& n) const {
+  for (auto& e : experts)
+    if (e.name == n) return &e;
+  return nullptr;
+}
+std::vector<std::string> Family::expert_names() const {
+  std::vector<std::string> v;
+  for (auto& e : experts) v.push_back(e.name);
+  return v;
+}
+
+const Variant* Experiment::variant(const std::string& n) const {
+  for (auto& v : variants)
+    if (v.name == n) return &v;
+  return nullptr;
+}
+
+const std::vector<std::string>& paper_benchmarks() {
+  static const std::vector<std::string> b = {"mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "mbpp", "humaneval"};
+  return b;
+}
+
+std::string benchmark_label(const std::string& b) {
+  static const std::map<std::string, std::string> l = {
+      {"mmlu", "MMLU"},   {"hellaswag", "HellaSwag"}, {"truthfulqa", "TruthfulQA"}, {"gsm8k", "GSM8K"},
+      {"math", "MATH"},   {"mbpp", "MBPP"},           {"humaneval", "HumanEval"},   {"average", "Average"}};
+  auto it = l.find(b);
+  return it == l.end() ? b : it->second;
+}
+
+std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& root) {
+  if (!m.path.empty()) {
+    if (m.path[0] == '/') return m.path;
+    return dirname_of(f.file) + "/" + m.path;
+  }
+  if (!f.models_dir_env.empty())
+    if (const char* e = std::getenv(f.models_dir_env.c_str()); e && *e) return std::string(e) + "/" + m.local_name;
+  std::string d = f.models_dir.empty() ? "models" : f.models_dir;
+  if (d[0] != '/') d = root + "/" + d;
+  return d + "/" + m.local_name;
+}
+
+void require_model_present(const Family& f, const ModelRef& m, const std::string& root) {
+  std::string dir = resolve_model_dir(f, m, root);
+  std::string probe = dir + (m.format == "lora" ? "/adapter_config.json" : "/config.json");
+  if (!bm::file_exists(probe)) {
+    std::string how = m.hf_id.empty() ? "build it first"
+                                      : "download " + m.hf_id + " there (`bitmerge fetch " + m.hf_id + " " + dir +
+                                            "`) or set " + f.models_dir_env + " to the folder holding " + m.local_name;
+    bm::fail(probe, "checkpoint for " + f.name + "/" + m.name + " not found; " + how);
+  }
+}
+
+Family load_family(const std::string& path) {
+  std::string text = bm::read_text_file(path);
+  toml::table t = parse_toml_text(text, path);
+  check_keys(t, {"name", "architecture", "dtype", "models_dir_env", "models_dir", "tokenizer", "base", "experts", "shape"},
+             path, "");
+  Family f;
+  f.file = path;
+  f.name = get_str(t, "name", path, "");
+  f.architecture = get_str(t, "architecture", path, "", "llama");
+  check_choice(f.architecture, {"llama", "mistral"}, path, "architecture");
+  f.dtype = get_str(t, "dtype", path, "", "float16");
+  check_choice(f.dtype, {"float16", "bfloat16", "float32"}, path, "dtype");
+  f.models_dir_env = get_str(t, "models_dir_env", path, "", "BITMERGE_MODELS_DIR");
+  f.models_dir = expand_env(get_str(t, "models_dir", path, "", ""), path + ": key 'models_dir'");
+  f.tokenizer = expand_env(get_str(t, "tokenizer", path, "", ""), path + ": key 'tokenizer'");
+  auto* base = get_table(t, "base", path, "");
+  if (!base) key_fail(path, "base", "missing; add a [base] table with hf_id");
+  f.base = parse_model(*base, "base", path, "base.");
+  auto* ex = get_table(t, "experts", path, "");
+  if (!ex || ex->empty()) key_fail(path, "experts", "missing; add [experts.chat], [experts.math], [experts.code]");
+  for (auto&& [k, v] : *ex) {
+    std::string name(k.str());
+    auto* et = v.as_table();
+    if (!et) key_fail(path, "experts." + name, "must be a table");
+    f.experts.push_back(parse_model(*et, name, path, "experts." + name + "."));
+  }
+  if (auto* sh = get_table(t, "shape", path, "")) {
+    check_keys(*sh, {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                     "num_key_value_heads", "tie_word_embeddings"},
+               path, "shape.");
+    f.shape.vocab_size = get_int(*sh, "vocab_size", path, "shape.", 0);
+    f.shape.hidden_size = get_int(*sh, "hidden_size", path, "shape.", 0);
+    f.shape.intermediate_size = get_int(*sh, "intermediate_size", path, "shape.", 0);
+    f.shape.num_hidden_layers = get_int(*sh, "num_hidden_layers", path, "shape.", 0);
+    f.shape.num_attention_heads = get_int(*sh, "num_attention_heads", path, "shape.", 0);
+    f.shape.num_key_value_heads = get_int(*sh, "num_key_value_heads", path, "shape.", f.shape.num_attention_heads);
+    f.shape.tie_word_embeddings = get_bool(*sh, "tie_word_embeddings", path, "shape.", false);
+  }
+  return f;
+}
+
+namespace {
+
+std::string find_family_file(const std::string& ref, const std::string& exp_file) {
+  if (ref.find('/') != std::string::npos || (ref.size() > 5 && ref.substr(ref.size() - 5) == ".toml")) {
+    if (ref[0] == '/' || bm::file_exists(ref)) return ref;
+    return dirname_of(exp_file) + "/" + ref;
+  }
+  std::string a = dirname_of(exp_file) + "/../families/" + ref + ".toml";
+  if (bm::file_exists(a)) return a;
+  std::string b = repo_root() + "/configs/families/" + ref + ".toml";
+  if (bm::file_exists(b)) return b;
+  bm::fail(exp_file, "key 'family': no family file '" + ref + ".toml' in " + dirname_of(exp_file) +
+                         "/../families or " + repo_root() + "/configs/families; check the name");
+}
+
+void parse_paper(const toml::table& t, PaperRow& row, const std::vector<std::string>& benchmarks,
+                 const std::string& file, const std::string& prefix) {
+  std::vector<std::string> allowed = paper_benchmarks();
+  allowed.push_back("average");
+  for (auto& b : benchmarks)
+    if (std::find(allowed.begin(), allowed.end(), b) == allowed.end()) allowed.push_back(b);
+  check_keys(t, allowed, file, prefix);
+  for (auto&& [k, v] : t) row.scores[std::string(k.str())] = get_num(t, std::string(k.str()), file, prefix, 0);
+}
+
+Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, const std::string& file) {
+  std::string prefix = "variants[" + std::to_string(idx) + "].";
+  check_keys(t, {"name", "group", "kind", "expert", "position", "method", "experts", "compress", "params", "weights",
+                 "merge_method", "paper", "paper_storage_percent"},
+             file, prefix);
+  Variant v;
+  v.name = get_str(t, "name", file, prefix);
+  prefix = "variants." + v.name + ".";
+  v.group = get_str(t, "group", file, prefix, "");
+  v.kind = get_str(t, "kind", file, prefix);
+  check_choice(v.kind, kKinds, file, prefix + "kind");
+  auto experts = e.family.expert_names();
+  auto need_expert = [&](const std::string& x, const std::string& key) {
+    if (!e.family.expert(x))
+      key_fail(file, prefix + key,
+               "expert '" + x + "' is not in family " + e.family.name + " (" + e.family.file + ": " + join(experts) +
+                   ")" + bm::did_you_mean(x, experts));
+  };
+  v.expert = get_str(t, "expert", file, prefix, "");
+  v.position = get_str(t, "position", file, prefix, "none");
+  check_choice(v.position, kPositions, file, prefix + "position");
+  v.method = get_str(t, "method", file, prefix, "");
+  v.merge_method = get_str(t, "merge_method", file, prefix, "ties");
+  check_choice(v.merge_method, kMethods, file, prefix + "merge_method");
+  v.experts = get_str_list(t, "experts", file, prefix);
+  if (auto* c = get_table(t, "compress", file, prefix))
+    for (auto&& [k, val] : *c) {
+      std::string x(k.str());
+      need_expert(x, "compress." + x);
+      auto s = val.value<std::string>();
+      if (!s) key_fail(file, prefix + "compress." + x, "must be a position string");
+      check_choice(*s, kPositions, file, prefix + "compress." + x);
+      v.compress[x] = *s;
+    }
+  for (const char* tabname : {"params", "weights"}) {
+    if (auto* p = get_table(t, tabname, file, prefix)) {
+      if (std::string(tabname) == "params")
+        check_keys(*p, {"lambda", "density", "drop_rate", "seed"}, file, prefix + "params.");
+      for (auto&& [k, val] : *p) {
+        std::string key(k.str());
+        if (std::string(tabname) == "weights") need_expert(key, "weights." + key);
+        double d = get_num(*p, key, file, prefix + tabname + ".", 0);
+        (std::string(tabname) == "params" ? v.params : v.weights)[key] = d;
+      }
+    }
+  }
+  if (auto* p = get_table(t, "paper", file, prefix)) parse_paper(*p, v.paper, e.benchmarks, file, prefix + "paper.");
+  v.paper_storage_percent = get_num(t, "paper_storage_percent", file, prefix, -1);
+
+  if (v.kind == "expert" || v.kind == "compressed") {
+    if (v.expert.empty()) key_fail(file, prefix + "expert", "missing; kind '" + v.kind + "' needs an expert");
+    need_expert(v.expert, "expert");
+  } else if (v.kind == "merge" || v.kind == "routing" || v.kind == "onebit_merging") {
+    if (v.experts.empty()) v.experts = experts;
+    for (auto& x : v.experts) need_expert(x, "experts");
+    if (v.kind == "merge") {
+      if (v.method.empty()) key_fail(file, prefix + "method", "missing; one of " + join(kMethods));
+      check_choice(v.method, kMethods, file, prefix + "method");
+    }
+    if (v.kind == "onebit_merging")
+      for (auto& x : v.experts)
+        if (!v.compress.count(x))
+          key_fail(file, prefix + "compress", "1bit-Merging needs a compression position for expert '" + x +
+                                                  "' (e.g. compress = { " + x + " = \"attention\" })");
+  }
+  if (v.kind == "compressed" && v.position == "none" && false) {}
+  return v;
+}
+
+}  // namespace
+
+Experiment parse_experiment_text(const std::string& text, const std::string& file) {
+  toml::table t = parse_toml_text(text, file);
+  check_keys(t, {"name", "title", "table", "family", "benchmarks", "variants", "eval", "router", "seed", "backend",
+                 "synthetic_delay_s", "best_within", "results_dir"},
+             file, "");
+  Experiment e;
+  e.file = file;
+  e.name = get_str(t, "name", file, "");
+  e.title = get_str(t, "title", file, "", e.name);
+  e.table = get_str(t, "table", file, "", "main");
+  check_choice(e.table, {"main", "position", "storage", "routing"}, file, "table");
+  e.family_ref = get_str(t, "family", file, "");
+  e.family = load_family(find_family_file(e.family_ref, file));
+  e.benchmarks = get_str_list(t, "benchmarks", file, "");
+  if (e.benchmarks.empty()) e.benchmarks = paper_benchmarks();
+  std::vector<std::string> known = paper_benchmarks();
+  for (auto& b : {"synth_qa", "synth_arith", "synth_code", "synth_chat"}) known.push_back(b);
+  for (auto& b : e.benchmarks) check_choice(b, known, file, "benchmarks");
+  e.seed = static_cast<uint64_t>(get_int(t, "seed", file, "", 0));
+  e.backend = get_str(t, "backend", file, "", "model");
+  check_choice(e.backend, {"model", "synthetic"}, file, "backend");
+  e.synthetic_delay_s = get_num(t, "synthetic_delay_s", file, "", 0);
+  e.best_within = get_str(t, "best_within", file, "", "");
+  e.results_dir = get_str(t, "results_dir", file, "", "");
+  if (auto* ev = get_table(t, "eval", file, "")) {
+    check_keys(*ev, {"add_bos", "limit", "max_new_tokens", "batch_size", "truthfulqa_metric", "hellaswag_metric",
+                     "gsm8k_prompt", "math_subset", "template_mode"},
+               file, "eval.");
+    auto& s = e.eval;
+    s.add_bos = get_bool(*ev, "add_bos", file, "eval.", s.add_bos);
+    s.limit = get_int(*ev, "limit", file, "eval.", s.limit);
+    s.max_new_tokens = get_int(*ev, "max_new_tokens", file, "eval.", s.max_new_tokens);
+    s.batch_size = get_int(*ev, "batch_size", file, "eval.", s.batch_size);
+    s.truthfulqa_metric = get_str(*ev, "truthfulqa_metric", file, "eval.", s.truthfulqa_metric);
+    check_choice(s.truthfulqa_metric, {"mc1", "mc2"}, file, "eval.truthfulqa_metric");
+    s.hellaswag_metric = get_str(*ev, "hellaswag_metric", file, "eval.", s.hellaswag_metric);
+    check_choice(s.hellaswag_metric, {"acc", "acc_norm"}, file, "eval.hellaswag_metric");
+    s.gsm8k_prompt = get_str(*ev, "gsm8k_prompt", file, "eval.", s.gsm8k_prompt);
+    check_choice(s.gsm8k_prompt, {"lm-eval", "mergelm"}, file, "eval.gsm8k_prompt");
+    s.math_subset = get_str(*ev, "math_subset", file, "eval.", s.math_subset);
+    check_choice(s.math_subset, {"full", "math500"}, file, "eval.math_subset");
+    s.template_mode = get_str(*ev, "template_mode", file, "eval.", s.template_mode);
+    check_choice(s.template_mode, {"none", "per-expert"}, file, "eval.template_mode");
+    if (s.limit < 0) key_fail(file, "eval.limit", "must be >= 0 (0 = all items)");
+    if (s.batch_size < 1) key_fail(file, "eval.batch_size", "must be >= 1");
+  }
+  if (auto* r = get_table(t, "router", file, "")) {
+    check_keys(*r, {"mode", "layer", "hidden", "epochs", "train_per_domain", "lr", "domain_of"}, file, "router.");
+    auto& s = e.router;
+    s.mode = get_str(*r, "mode", file, "router.", s.mode);
+    check_choice(s.mode, {"trained", "oracle"}, file, "router.mode");
+    s.layer = static_cast<int>(get_int(*r, "layer", file, "router.", s.layer));
+    s.hidden = static_cast<int>(get_int(*r, "hidden", file, "router.", s.hidden));
+    s.epochs = static_cast<int>(get_int(*r, "epochs", file, "router.", s.epochs));
+    s.train_per_domain = static_cast<int>(get_int(*r, "train_per_domain", file, "router.", s.train_per_domain));
+    s.lr = get_num(*r, "lr", file, "router.", s.lr);
+    if (s.layer < 0) key_fail(file, "router.layer", "must be >= 0 (0 = embeddings)");
+    if (auto* d = get_table(*r, "domain_of", file, "router."))
+      for (auto&& [k, v] : *d) s.domain_of[std::string(k.str())] = get_str(*d, std::string(k.str()), file, "router.domain_of.");
+  }
+  // Default benchmark -> domain labels (the paper's experts).
+  std::map<std::string, std::string> dflt = {{"mmlu", "chat"},  {"hellaswag", "chat"}, {"truthfulqa", "chat"},
+                                             {"gsm8k", "math"}, {"math", "math"},      {"mbpp", "code"},
+                                             {"humaneval", "code"}, {"synth_qa", "chat"}, {"synth_chat", "chat"},
+                                             {"synth_arith", "math"}, {"synth_code", "code"}};
+  for (auto& b : e.benchmarks)
+    if (!e.router.domain_of.count(b) && dflt.count(b)) e.router.domain_of[b] = dflt[b];
+
+  auto* vs = t.get("variants");
+  if (!vs || !vs->as_array() || vs->as_array()->empty())
+    key_fail(file, "variants", "missing; add [[variants]] tables (name, kind, ...)");
+  size_t i = 0;
+  std::set<std::string> names;
+  for (auto&& n : *vs->as_array()) {
+    auto* vt = n.as_table();
+    if (!vt) key_fail(file, "variants[" + std::to_string(i) + "]", "must be a table ([[variants]])");
+    Variant v = parse_variant(*vt, i++, e, file);
+    if (!names.insert(v.name).second) key_fail(file, "variants." + v.name, "duplicate variant name; rename one");
+    e.variants.push_back(std::move(v));
+  }
+  for (auto& v : e.variants)
+    if (v.kind == "routing" || v.kind == "onebit_merging")
+      for (auto& x : v.experts) {
+        bool has = false;
+        for (auto& [b, d] : e.router.domain_of) has |= d == e.family.expert(x)->domain;
+        if (!has && e.router.mode == "oracle")
+          key_fail(file, "router.domain_of", "no benchmark maps to expert '" + x + "' for oracle routing");
+      }
+  if (e.results_dir.empty()) e.results_dir = repo_root() + "/results/" + e.name;
+  return e;
+}
+
+Experiment load_experiment(const std::string& path) {
+  return parse_experiment_text(bm::read_text_file(path), path);
+}
+
+}  // namespace bm::runner

@@ -1,0 +1,125 @@
+// Experiment and family configs (TOML). The whole config is parsed and
+// validated here, before any weights load: unknown keys are errors that name
+// the file and key and suggest the closest valid name.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bm::runner {
+
+// Model sizes, for storage accounting when config.json is not at hand.
+struct ModelShape {
+  int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_hidden_layers = 0;
+  int64_t num_attention_heads = 0, num_key_value_heads = 0;
+  bool tie_word_embeddings = false;
+  bool known() const { return hidden_size > 0; }
+};
+
+struct ModelRef {
+  std::string name;        // "base", "chat", "math", "code"
+  std::string hf_id;       // paper's Hugging Face id
+  std::string revision;    // optional HF revision
+  std::string local_name;  // directory name under the models dir
+  std::string path;        // explicit path (after ${VAR} expansion); empty = models dir / local_name
+  std::string format = "hf";      // "hf" (safetensors or .bin) | "lora" (PEFT adapter on the base)
+  std::string template_name = "none";  // prompt template override: none | llama2-chat | mistral-inst
+  std::string domain;      // expert domain: chat | math | code (experts only)
+};
+
+struct Family {
+  std::string file;  // where it was read
+  std::string name, architecture, dtype = "float16";
+  std::string models_dir_env = "BITMERGE_MODELS_DIR";
+  std::string models_dir;  // fallback when the env var is unset (relative to the repo root)
+  std::string tokenizer;   // optional tokenizer.model path; default: the base's
+  ModelRef base;
+  std::vector<ModelRef> experts;  // in file order
+  ModelShape shape;
+  const ModelRef* expert(const std::string& name) const;
+  std::vector<std::string> expert_names() const;
+};
+
+// Resolved directory of a model: explicit path, else $<models_dir_env>/<local_name>,
+// else <models_dir>/<local_name>. Does not check existence.
+std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& repo_root);
+// Throws a bm::Error naming the model and saying where to put it / how to fetch it.
+void require_model_present(const Family& f, const ModelRef& m, const std::string& repo_root);
+
+struct PaperRow {
+  std::map<std::string, double> scores;  // benchmark -> score, plus optional "average"
+};
+
+// One model variant (a table row).
+struct Variant {
+  std::string name;   // row label, unique
+  std::string group;  // "Finetuned" | "Compressed experts" | "Merging methods" | ...
+  std::string kind;   // base | expert | compressed | merge | routing | onebit_merging
+  std::string expert;                            // expert / compressed
+  std::string position = "none";                 // compressed: none | attention | mlp | linear
+  std::string method;                            // merge: task_arithmetic | ties | dare_ties | dare_linear
+  std::vector<std::string> experts;              // merge / routing / onebit_merging
+  std::map<std::string, std::string> compress;   // expert -> position (merging compressed experts, 1bit-Merging)
+  std::map<std::string, double> params;          // method params: lambda, density, ...
+  std::map<std::string, double> weights;         // per-expert weights
+  std::string merge_method = "ties";             // onebit_merging: how the others merge into the routed base
+  PaperRow paper;
+  double paper_storage_percent = -1;             // Figure 3 claims (percent of Routing), if any
+};
+
+struct RouterSettings {
+  std::string mode = "trained";  // trained | oracle
+  int layer = 8;                 // hidden state after this many layers (0 = embeddings)
+  int hidden = 256;              // MLP hidden width
+  int epochs = 30;
+  int train_per_domain = 400;    // prompts per domain
+  double lr = 1e-3;
+  std::map<std::string, std::string> domain_of;  // benchmark -> domain label for oracle / accuracy
+};
+
+struct EvalSettings {
+  bool add_bos = false;
+  int64_t limit = 0;           // first N items per benchmark (0 = all)
+  int64_t max_new_tokens = 512;
+  int64_t batch_size = 8;      // not part of the cell key: must not change scores
+  std::string truthfulqa_metric = "mc2";
+  std::string hellaswag_metric = "acc_norm";
+  std::string gsm8k_prompt = "lm-eval";
+  std::string math_subset = "full";  // full | math500
+  std::string template_mode = "per-expert";  // none | per-expert
+};
+
+struct Experiment {
+  std::string file, name, title;
+  std::string table = "main";  // main | position | storage | routing
+  std::string family_ref;      // as written
+  Family family;
+  std::vector<std::string> benchmarks;
+  std::vector<Variant> variants;
+  EvalSettings eval;
+  RouterSettings router;
+  uint64_t seed = 0;
+  std::string backend = "model";  // model | synthetic (machinery tests only)
+  double synthetic_delay_s = 0;
+  std::string best_within;        // row group whose best value is marked; "" = all rows
+  std::string results_dir;        // default results/<name>
+  const Variant* variant(const std::string& name) const;
+};
+
+// Known benchmarks, in the paper's column order.
+const std::vector<std::string>& paper_benchmarks();
+std::string benchmark_label(const std::string& b);  // "mmlu" -> "MMLU"
+
+Family load_family(const std::string& path);
+// `family` is a path or a name looked up in <repo>/configs/families/<name>.toml
+// (relative to the experiment file's ../families first).
+Experiment load_experiment(const std::string& path);
+Experiment parse_experiment_text(const std::string& text, const std::string& file);
+
+// Repository root (env BITMERGE_SOURCE_DIR or the compile-time source dir).
+std::string repo_root();
+// ${VAR} and ${VAR:-default} expansion; throws naming `where` when VAR is unset without default.
+std::string expand_env(const std::string& s, const std::string& where);
+
+}  // namespace bm::runner

@@ -1,0 +1,188 @@
+#include "harness/runner/grid.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/models/model_config.hpp"
+
+namespace bm::runner {
+
+std::string task_version(const std::string& b) {
+  // Kept here until tasks/ exports per-benchmark versions; bump on any change
+  // to a loader, prompt or metric.
+  static const std::map<std::string, std::string> v = {
+      {"mmlu", "mmlu-1"},   {"hellaswag", "hellaswag-1"}, {"truthfulqa", "truthfulqa-1"}, {"gsm8k", "gsm8k-1"},
+      {"math", "math-1"},   {"mbpp", "mbpp-1"},           {"humaneval", "humaneval-1"}};
+  auto it = v.find(b);
+  return it == v.end() ? b + "-1" : it->second;
+}
+
+std::string variant_template(const Experiment& e, const Variant& v) {
+  if (e.eval.template_mode == "none") return "none";
+  if (v.kind == "expert" || v.kind == "compressed") return e.family.expert(v.expert)->template_name;
+  if (v.kind == "routing") {
+    // Each routed group uses its expert's template.
+    std::string s;
+    for (auto& x : v.experts) s += (s.empty() ? "" : ",") + x + ":" + e.family.expert(x)->template_name;
+    return "routed(" + s + ")";
+  }
+  return "none";
+}
+
+namespace {
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+int64_t file_size(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+}
+std::string head_hash(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string buf(n, '\0');
+  in.read(&buf[0], static_cast<std::streamsize>(n));
+  buf.resize(static_cast<size_t>(in.gcount()));
+  return bm::sha256_hex(buf);
+}
+}  // namespace
+
+std::string model_fingerprint(const Family& f, const ModelRef& m) {
+  std::string dir = resolve_model_dir(f, m, repo_root());
+  if (!is_dir(dir)) return "hf:" + m.hf_id + "@" + (m.revision.empty() ? "main" : m.revision);
+  std::vector<std::string> files;
+  for (const char* name : {"config.json", "adapter_config.json", "model.safetensors", "model.safetensors.index.json",
+                           "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.safetensors",
+                           "adapter_model.bin"})
+    if (bm::file_exists(dir + "/" + name)) files.push_back(name);
+  // Shards named in an index.
+  for (const char* idx : {"model.safetensors.index.json", "pytorch_model.bin.index.json"}) {
+    if (!bm::file_exists(dir + "/" + idx)) continue;
+    try {
+      auto j = nlohmann::json::parse(bm::read_text_file(dir + "/" + idx));
+      std::set<std::string> shards;
+      for (auto& [k, v] : j.at("weight_map").items()) shards.insert(v.get<std::string>());
+      files.insert(files.end(), shards.begin(), shards.end());
+    } catch (const nlohmann::json::exception& ex) {
+      bm::fail(dir + "/" + idx, std::string("bad index json: ") + ex.what() + "; re-download the checkpoint");
+    }
+  }
+  std::string acc;
+  for (auto& name : files) {
+    std::string p = dir + "/" + name;
+    int64_t sz = file_size(p);
+    acc += name + ":" + std::to_string(sz) + ":";
+    acc += sz <= (int64_t(256) << 20) ? bm::sha256_file(p) : head_hash(p, 1 << 20);
+    acc += "\n";
+  }
+  return "sha256:" + bm::sha256_hex(acc).substr(0, 32);
+}
+
+nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
+  using nlohmann::json;
+  json s;
+  s["kind"] = v.kind;
+  s["family"] = e.family.name;
+  s["dtype"] = e.family.dtype;
+  auto models = json::object();
+  auto add_model = [&](const ModelRef& m) { models[m.name] = fp ? model_fingerprint(e.family, m) : "hf:" + m.hf_id; };
+  add_model(e.family.base);
+  if (v.kind == "expert" || v.kind == "compressed") {
+    s["expert"] = v.expert;
+    add_model(*e.family.expert(v.expert));
+    if (v.kind == "compressed") s["position"] = v.position;
+  } else if (v.kind != "base") {
+    s["experts"] = v.experts;
+    for (auto& x : v.experts) add_model(*e.family.expert(x));
+    if (!v.compress.empty()) s["compress"] = v.compress;
+    if (!v.params.empty()) s["params"] = v.params;
+    if (!v.weights.empty()) s["weights"] = v.weights;
+    if (v.kind == "merge") s["method"] = v.method;
+    if (v.kind == "onebit_merging") s["merge_method"] = v.merge_method;
+    if (v.kind == "routing" || v.kind == "onebit_merging") {
+      s["router"] = {{"mode", e.router.mode},
+                     {"layer", e.router.layer},
+                     {"hidden", e.router.hidden},
+                     {"epochs", e.router.epochs},
+                     {"train_per_domain", e.router.train_per_domain},
+                     {"lr", e.router.lr},
+                     {"domain_of", e.router.domain_of}};
+    }
+  }
+  s["models"] = models;
+  return s;
+}
+
+std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
+  std::vector<Cell> cells;
+  const auto& ev = e.eval;
+  for (size_t vi = 0; vi < e.variants.size(); ++vi) {
+    const Variant& v = e.variants[vi];
+    nlohmann::json vs = variant_spec(e, v, fp);
+    for (auto& b : e.benchmarks) {
+      Cell c;
+      c.index = cells.size();
+      c.variant_index = vi;
+      c.variant = v.name;
+      c.benchmark = b;
+      c.spec = {{"variant", vs},
+                {"benchmark", b},
+                {"task_version", task_version(b)},
+                {"template", variant_template(e, v)},
+                {"settings",
+                 {{"add_bos", ev.add_bos},
+                  {"limit", ev.limit},
+                  {"max_new_tokens", ev.max_new_tokens},
+                  {"truthfulqa_metric", ev.truthfulqa_metric},
+                  {"hellaswag_metric", ev.hellaswag_metric},
+                  {"gsm8k_prompt", ev.gsm8k_prompt},
+                  {"math_subset", ev.math_subset},
+                  {"seed", e.seed},
+                  {"backend", e.backend}}}};
+      c.key = bm::sha256_hex(c.spec.dump()).substr(0, 24);
+      cells.push_back(std::move(c));
+    }
+  }
+  return cells;
+}
+
+void check_checkpoints(const Experiment& e) {
+  std::set<std::string> needed = {"base"};
+  for (auto& v : e.variants) {
+    if (!v.expert.empty()) needed.insert(v.expert);
+    for (auto& x : v.experts) needed.insert(x);
+  }
+  std::string root = repo_root();
+  const Family& f = e.family;
+  require_model_present(f, f.base, root);
+  ModelConfig base = ModelConfig::from_file(resolve_model_dir(f, f.base, root) + "/config.json");
+  for (auto& name : needed) {
+    if (name == "base") continue;
+    const ModelRef& m = *f.expert(name);
+    require_model_present(f, m, root);
+    if (m.format == "lora") continue;  // shapes checked when the adapter is applied
+    std::string cfg = resolve_model_dir(f, m, root) + "/config.json";
+    ModelConfig c = ModelConfig::from_file(cfg);
+    auto mismatch = [&](const char* key, int64_t a, int64_t b) {
+      if (a != b)
+        bm::fail(cfg, std::string(key) + " = " + std::to_string(a) + " but the base has " + std::to_string(b) +
+                          "; expert '" + name + "' of family " + f.name + " (" + f.file +
+                          ") is not a fine-tune of this base: fix the family file");
+    };
+    mismatch("hidden_size", c.hidden_size, base.hidden_size);
+    mismatch("intermediate_size", c.intermediate_size, base.intermediate_size);
+    mismatch("num_hidden_layers", c.num_hidden_layers, base.num_hidden_layers);
+    mismatch("num_attention_heads", c.num_attention_heads, base.num_attention_heads);
+    mismatch("num_key_value_heads", c.num_key_value_heads, base.num_key_value_heads);
+    // Vocab may grow by added tokens (e.g. a pad token); larger vocab is resized at merge time.
+    if (c.vocab_size < base.vocab_size) mismatch("vocab_size", c.vocab_size, base.vocab_size);
+  }
+}
+
+}  // namespace bm::runner

@@ -1,0 +1,42 @@
+// The grid: (model variant x benchmark) cells, each keyed by a hash of what
+// can change its score: model fingerprints, variant spec, task version,
+// prompt template and eval settings (not batch size, not device).
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/runner/config.hpp"
+
+namespace bm::runner {
+
+struct Cell {
+  size_t index = 0;        // position in the grid (variant-major)
+  size_t variant_index = 0;
+  std::string variant;     // variant name
+  std::string benchmark;
+  std::string key;         // sha256 hex (first 24 chars)
+  nlohmann::json spec;     // what the key hashes (stored with the result)
+};
+
+// Version of a benchmark's loader+prompt+metric; bump when scores could change.
+std::string task_version(const std::string& benchmark);
+// Prompt template used for `v` on `benchmark` (per-expert override or "none").
+std::string variant_template(const Experiment& e, const Variant& v);
+
+// Fingerprint of a model directory: sha256 of config.json plus, per weight
+// file, the full content (files <= 256 MiB) or its header and size (larger).
+// When the directory is missing: "hf:<id>@<revision>".
+std::string model_fingerprint(const Family& f, const ModelRef& m);
+
+// The variant's spec: its kind/method/params/positions and the fingerprints
+// of the models it is built from.
+nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool with_fingerprints = true);
+
+std::vector<Cell> expand_cells(const Experiment& e, bool with_fingerprints = true);
+
+// Checks that every checkpoint the grid needs exists and that experts match
+// the base (architecture and shapes in config.json). Throws naming the file.
+void check_checkpoints(const Experiment& e);
+
+}  // namespace bm::runner

@@ -1,0 +1,66 @@
+#include "harness/runner/storage.hpp"
+
+#include "harness/core/fileio.hpp"
+#include "harness/models/model_config.hpp"
+
+namespace bm::runner {
+
+ParamCounts param_counts(const ModelShape& s) {
+  ParamCounts c;
+  int64_t H = s.hidden_size, I = s.intermediate_size, L = s.num_hidden_layers;
+  int64_t hd = s.num_attention_heads > 0 ? H / s.num_attention_heads : 0;
+  int64_t kv = s.num_key_value_heads * hd;
+  c.embed = s.vocab_size * H;
+  c.head = s.tie_word_embeddings ? 0 : s.vocab_size * H;
+  c.norm = (2 * L + 1) * H;
+  c.attn = L * (2 * H * H + 2 * H * kv);
+  c.mlp = L * 3 * H * I;
+  c.attn_mats = 4 * L;
+  c.mlp_mats = 3 * L;
+  return c;
+}
+
+ModelShape family_shape(const Family& f) {
+  std::string cfg = resolve_model_dir(f, f.base, repo_root()) + "/config.json";
+  if (bm::file_exists(cfg)) {
+    ModelConfig m = ModelConfig::from_file(cfg);
+    ModelShape s;
+    s.vocab_size = m.vocab_size;
+    s.hidden_size = m.hidden_size;
+    s.intermediate_size = m.intermediate_size;
+    s.num_hidden_layers = m.num_hidden_layers;
+    s.num_attention_heads = m.num_attention_heads;
+    s.num_key_value_heads = m.num_key_value_heads;
+    s.tie_word_embeddings = m.tie_word_embeddings;
+    return s;
+  }
+  return f.shape;
+}
+
+int64_t task_vector_bytes(const ParamCounts& c, const std::string& pos) {
+  auto onebit = [](int64_t numel, int64_t mats) { return (numel + 7) / 8 + 2 * mats; };
+  bool ca = pos == "attention" || pos == "linear", cm = pos == "mlp" || pos == "linear";
+  int64_t b = 2 * (c.embed + c.head + c.norm);
+  b += ca ? onebit(c.attn, c.attn_mats) : 2 * c.attn;
+  b += cm ? onebit(c.mlp, c.mlp_mats) : 2 * c.mlp;
+  return b;
+}
+
+int64_t variant_storage_bytes(const Experiment& e, const Variant& v, const ParamCounts& c) {
+  int64_t model = 2 * c.total();
+  if (v.kind == "base" || v.kind == "merge" || v.kind == "expert") return model;
+  if (v.kind == "compressed") return model + task_vector_bytes(c, v.position);
+  if (v.kind == "routing") return model * static_cast<int64_t>(v.experts.size());
+  if (v.kind == "onebit_merging") {
+    int64_t b = model;
+    for (auto& x : v.experts) {
+      auto it = v.compress.find(x);
+      b += task_vector_bytes(c, it == v.compress.end() ? "none" : it->second);
+    }
+    return b;
+  }
+  (void)e;
+  return 0;
+}
+
+}  // namespace bm::runner

@@ -1,0 +1,31 @@
+// Analytic storage of a model variant (bytes), from the model's shapes.
+// Rule (documented in results/README.md): fp16 = 2 bytes per parameter; a
+// 1-bit matrix = ceil(m*n/8) bytes + 2 bytes of fp16 scale; only Linear
+// (attention / MLP projection) matrices are ever compressed.
+//   base, merged model (TA/TIES/DARE)   : one fp16 model
+//   fine-tuned expert                   : one fp16 model
+//   compressed expert                   : fp16 base + its task vector (1-bit at the position)
+//   Routing                             : the fine-tuned experts, fp16 each
+//   1bit-Merging                        : fp16 base + each compressed task vector
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include "harness/runner/config.hpp"
+
+namespace bm::runner {
+
+struct ParamCounts {
+  int64_t embed = 0, head = 0, norm = 0;
+  int64_t attn = 0, mlp = 0;           // all layers
+  int64_t attn_mats = 0, mlp_mats = 0; // number of matrices (for scales)
+  int64_t total() const { return embed + head + norm + attn + mlp; }
+};
+
+ParamCounts param_counts(const ModelShape& s);
+// Shape from the base's config.json when present, else the family's [shape].
+ModelShape family_shape(const Family& f);
+int64_t task_vector_bytes(const ParamCounts& c, const std::string& position);
+int64_t variant_storage_bytes(const Experiment& e, const Variant& v, const ParamCounts& c);
+
+}  // namespace bm::runner
