@@ -1,0 +1,56 @@
+// The evaluation driver, usable as a library (the experiment runner routes
+// subsets of items to different models and combines the per-item samples).
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/engine/requests.hpp"
+#include "tasks/common/task.hpp"
+
+namespace bm {
+
+struct EvalOptions {
+  std::string data_dir;                              // see default_data_dir()
+  int64_t limit = 0;                                 // first N items per task (after the subset/filter); 0 = all
+  std::map<std::string, std::string> templates;      // task -> template name; key "*" applies to every task
+  SandboxOptions sandbox;
+  // Only these item ids (Task::item_id) of a task; a task absent here runs all its items.
+  std::map<std::string, std::vector<std::string>> item_ids;
+  // Optional extra predicate on (task, item id).
+  std::function<bool(const std::string& task, const std::string& id)> filter;
+  int64_t max_new_tokens = 0;                        // 0 = each task's default
+  int64_t chunk_items = 256;                         // items per LanguageModel call (progress granularity)
+  bool progress = true;
+};
+
+struct TaskResult {
+  std::string task, version, template_name, headline_metric, headline_note, data_format;
+  std::vector<std::pair<std::string, std::string>> data_files;  // (path, sha256)
+  nlohmann::json metrics;                                        // aggregate_metrics over samples
+  std::vector<Sample> samples;
+  double seconds = 0;
+};
+
+std::vector<TaskResult> evaluate(LanguageModel& lm, const std::vector<std::string>& tasks, const EvalOptions& opts);
+
+// Combines results of disjoint item subsets of one task (same version and
+// template): samples concatenated, metrics recomputed. Throws on a mismatch
+// or on an item present twice.
+TaskResult combine_results(const std::vector<TaskResult>& parts);
+
+// {"metrics", "headline": {"metric", "value", "note"}, "version", "template",
+//  "data_files": [{"path", "sha256"}], "data_format", "n", "seconds"} (no samples).
+nlohmann::json task_result_json(const TaskResult& r);
+// One JSON line per sample, atomically written.
+void write_samples_jsonl(const std::string& path, const std::vector<TaskResult>& results);
+
+// $BITMERGE_DATA_DIR if set, else <repo_root>/../shared/data.
+std::string default_data_dir(const std::string& repo_root);
+// "mmlu,gsm8k" -> names, each checked against the registry ("all" = the seven benchmarks).
+std::vector<std::string> parse_task_list(const std::string& csv);
+
+}  // namespace bm

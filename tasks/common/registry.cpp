@@ -1,0 +1,99 @@
+#include "harness/core/error.hpp"
+#include "tasks/common/task.hpp"
+#include "tasks/gsm8k/gsm8k.hpp"
+#include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/humaneval/humaneval.hpp"
+#include "tasks/math/math.hpp"
+#include "tasks/mbpp/mbpp.hpp"
+#include "tasks/mmlu/mmlu.hpp"
+#include "tasks/truthfulqa/truthfulqa.hpp"
+
+namespace bm {
+
+namespace {
+struct Entry {
+  const char* name;
+  std::unique_ptr<Task> (*make)();
+};
+const Entry kTasks[] = {
+    {"mmlu", make_mmlu_task},           {"hellaswag", make_hellaswag_task}, {"truthfulqa", make_truthfulqa_task},
+    {"gsm8k", make_gsm8k_task},         {"math", make_math_task},           {"math500", make_math500_task},
+    {"humaneval", make_humaneval_task}, {"mbpp", make_mbpp_task},           {"mbpp_sanitized", make_mbpp_sanitized_task},
+};
+}  // namespace
+
+std::vector<std::string> task_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kTasks) out.push_back(e.name);
+  return out;
+}
+
+std::unique_ptr<Task> make_task(const std::string& name) {
+  for (const auto& e : kTasks)
+    if (name == e.name) return e.make();
+  std::string all;
+  for (const auto& e : kTasks) all += std::string(all.empty() ? "" : ", ") + e.name;
+  fail("task '" + name + "'", "unknown benchmark" + did_you_mean(name, task_names()) + "; known: " + all);
+}
+
+std::string resolve_template(const Task& task, const std::string& requested) {
+  auto t = task.templates();
+  if (requested.empty() || requested == "default") return t.front();
+  for (const auto& x : t)
+    if (x == requested) return x;
+  std::string all;
+  for (const auto& x : t) all += std::string(all.empty() ? "" : ", ") + x;
+  fail("template '" + requested + "' for " + task.name(),
+       "not supported" + did_you_mean(requested, t) + "; choose one of: " + all);
+}
+
+nlohmann::json sample_to_json(const Sample& s) {
+  nlohmann::json j;
+  j["task"] = s.task;
+  j["id"] = s.id;
+  j["prompt"] = s.prompt;
+  j["raw_output"] = s.raw_output;
+  j["extracted"] = s.extracted;
+  j["gold"] = s.gold;
+  j["correct"] = s.correct;
+  j["metrics"] = s.metrics;
+  j["extra"] = s.extra;
+  return j;
+}
+
+Sample sample_from_json(const nlohmann::json& j) {
+  Sample s;
+  try {
+    s.task = j.at("task").get<std::string>();
+    s.id = j.at("id").get<std::string>();
+    s.prompt = j.value("prompt", "");
+    s.raw_output = j.value("raw_output", "");
+    s.extracted = j.value("extracted", "");
+    s.gold = j.value("gold", "");
+    s.correct = j.value("correct", false);
+    s.metrics = j.at("metrics").get<std::map<std::string, double>>();
+    if (j.contains("extra")) s.extra = j["extra"];
+  } catch (const nlohmann::json::exception& e) {
+    fail("sample record", std::string("malformed (") + e.what() + "); it must come from a samples.jsonl that bitmerge wrote");
+  }
+  return s;
+}
+
+nlohmann::json aggregate_metrics(const Task& task, const std::vector<Sample>& samples) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& m : task.metric_names()) {
+    double sum = 0;
+    int64_t n = 0;
+    for (const auto& s : samples) {
+      auto it = s.metrics.find(m);
+      if (it == s.metrics.end()) continue;
+      sum += it->second;
+      ++n;
+    }
+    if (n > 0) out[m] = sum / static_cast<double>(n);
+  }
+  out["n"] = samples.size();
+  return out;
+}
+
+}  // namespace bm

@@ -1,0 +1,73 @@
+// A benchmark: loads its data files, turns items into LanguageModel requests
+// under a prompt template, and scores the answers per item. Per-item scores
+// are kept in Samples so that results of disjoint item subsets (routed to
+// different models) can be concatenated and aggregated again.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/engine/requests.hpp"
+#include "tasks/sandbox/sandbox.hpp"
+
+namespace bm {
+
+struct Sample {
+  std::string task, id;
+  std::string prompt;                    // context (multiple choice) or generation prompt
+  std::string raw_output;                // generated text; "" for multiple choice
+  std::string extracted;                 // extracted answer / predicted choice
+  std::string gold;
+  bool correct = false;                  // by the task's headline metric
+  std::map<std::string, double> metrics; // per-item metric values (task metric = mean over items)
+  nlohmann::json extra = nlohmann::json::object();  // log-likelihoods, sandbox status, ...
+};
+
+nlohmann::json sample_to_json(const Sample& s);
+Sample sample_from_json(const nlohmann::json& j);  // throws bm::Error on a malformed record
+
+struct RunContext {
+  std::string template_name;              // already validated for the task
+  SandboxOptions sandbox;
+  int64_t max_new_tokens = 0;             // 0 = task default
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  // Changes whenever scores could change (data handling, prompt, extraction, metric).
+  virtual std::string version() const = 0;
+  virtual std::vector<std::string> metric_names() const = 0;
+  virtual std::string headline_metric() const = 0;
+  virtual std::string headline_note() const { return ""; }
+  // Supported prompt templates; the first is the default.
+  virtual std::vector<std::string> templates() const { return {"lm-eval"}; }
+  virtual bool needs_sandbox() const { return false; }
+
+  // Reads the data files under data_dir (throws bm::Error naming the path).
+  virtual void load(const std::string& data_dir) = 0;
+  virtual std::vector<std::string> data_files() const = 0;  // paths read by load()
+  virtual std::string data_format() const { return ""; }
+  virtual size_t size() const = 0;
+  virtual std::string item_id(size_t i) const = 0;
+
+  // Runs items `idx` through the model; one Sample per index, in order.
+  virtual std::vector<Sample> run(LanguageModel& lm, const std::vector<size_t>& idx, const RunContext& ctx) const = 0;
+};
+
+// Registry: "mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "math500", "humaneval", "mbpp".
+std::vector<std::string> task_names();
+std::unique_ptr<Task> make_task(const std::string& name);  // throws with did-you-mean
+
+// Template check: returns the template to use for `task` given an override
+// ("" = default); throws naming the valid ones.
+std::string resolve_template(const Task& task, const std::string& requested);
+
+// Mean of each metric over samples (keys "<metric>"), plus "n".
+nlohmann::json aggregate_metrics(const Task& task, const std::vector<Sample>& samples);
+
+}  // namespace bm

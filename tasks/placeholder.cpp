@@ -1,1 +1,0 @@
-int bm_tasks_placeholder() { return 0; }
