@@ -1,0 +1,377 @@
+// Forward and engine against HF transformers (tiny random Llama/Mistral made
+// by make_reference.py), batch-size invariance, KV cache, packed shared
+// contexts, the score/generate CLI, and a log-likelihood computed by hand.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/core/safetensors.hpp"
+#include "harness/engine/engine.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string env(const char* k) {
+  const char* v = std::getenv(k);
+  return v ? v : "";
+}
+
+// Builds the models once per script version (stamp = sha256 of the script).
+std::string models_dir() {
+  static std::string dir;
+  if (!dir.empty()) return dir;
+  const std::string src = env("BITMERGE_SOURCE_DIR"), py = env("BITMERGE_TEST_PYTHON"), data = env("BITMERGE_DATA_DIR");
+  if (src.empty() || py.empty() || data.empty()) throw std::runtime_error("run through ctest (BITMERGE_* env unset)");
+  const std::string script = src + "/tests/engine/make_reference.py";
+  const std::string stamp = bm::sha256_file(script);
+  const std::string out = fs::absolute("engine_test_models").string();
+  if (!(bm::file_exists(out + "/stamp") && bm::read_text_file(out + "/stamp") == stamp)) {
+    fs::remove_all(out);
+    fs::create_directories(out);
+    std::string cmd = "'" + py + "' '" + script + "' '" + out + "' '" + data + "/tokenizers/llama2/tokenizer.model' > '" +
+                      out + "/log.txt' 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make_reference.py failed; see " + out + "/log.txt");
+    bm::write_file_atomic(out + "/stamp", stamp);
+  }
+  dir = out;
+  return dir;
+}
+
+torch::Tensor read_ref(const std::string& model, const std::string& name) {
+  bm::SafetensorsFile f(models_dir() + "/" + model + "/ref.safetensors");
+  const auto& info = f.at(name);
+  auto dt = info.dtype == bm::DType::F32 ? torch::kFloat32 : torch::kInt64;
+  return torch::from_blob(const_cast<uint8_t*>(f.data(info)), info.shape, torch::TensorOptions().dtype(dt)).clone();
+}
+
+json read_json(const std::string& model) { return json::parse(bm::read_text_file(models_dir() + "/" + model + "/ref.json")); }
+
+std::unique_ptr<bm::Engine> make_engine(const std::string& model, int64_t batch) {
+  bm::EngineOptions o;
+  o.batch_size = batch;
+  return bm::Engine::load(models_dir() + "/" + model, o);
+}
+
+std::vector<bm::LoglikelihoodRequest> text_requests(const json& ll) {
+  std::vector<bm::LoglikelihoodRequest> reqs;
+  for (const auto& r : ll) {
+    bm::LoglikelihoodRequest q;
+    if (r.contains("context")) {
+      q.context = r["context"];
+      q.continuation = r["continuation"];
+    } else {
+      q.context_ids = r["context_ids"].get<std::vector<int64_t>>();
+      q.continuation_ids = r["continuation_ids"].get<std::vector<int64_t>>();
+    }
+    reqs.push_back(q);
+  }
+  return reqs;
+}
+
+const char* kModels[] = {"llama_tied", "llama_untied", "mistral"};
+
+}  // namespace
+
+class PerModel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PerModel, LogitsMatchHF) {
+  c10::InferenceMode g;
+  auto m = bm::Transformer::load(models_dir() + "/" + GetParam(), torch::kCPU, torch::kFloat32);
+  auto tokens = read_ref(GetParam(), "tokens"), ref = read_ref(GetParam(), "logits");
+  auto out = m->forward(tokens).logits;
+  double diff = (out - ref).abs().max().item<double>();
+  EXPECT_LE(diff, 1e-4) << GetParam();
+}
+
+TEST_P(PerModel, KVCacheStepsEqualFullForward) {
+  c10::InferenceMode g;
+  auto m = bm::Transformer::load(models_dir() + "/" + GetParam(), torch::kCPU, torch::kFloat32);
+  auto tokens = read_ref(GetParam(), "tokens");
+  const int64_t B = tokens.size(0), T = tokens.size(1);
+  auto full = m->forward(tokens).logits;
+  auto cache = m->make_cache(B, T);
+  bm::ForwardOptions fo;
+  fo.cache = &cache;
+  std::vector<torch::Tensor> parts;
+  // 9-token prefill, then chunks of 1, 3, then the rest token by token
+  std::vector<int64_t> cuts = {0, 9, 10, 13};
+  for (int64_t t = 14; t <= T; ++t) cuts.push_back(t);
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    fo.cache_pos = cuts[i];
+    parts.push_back(m->forward(tokens.narrow(1, cuts[i], cuts[i + 1] - cuts[i]), fo).logits);
+  }
+  EXPECT_LE((at::cat(parts, 1) - full).abs().max().item<double>(), 1e-4);
+}
+
+TEST_P(PerModel, GreedyGenerationMatchesHF) {
+  auto ref = read_json(GetParam());
+  for (int64_t batch : {1, 4}) {
+    auto eng = make_engine(GetParam(), batch);
+    std::vector<bm::GenerateRequest> reqs;
+    for (const auto& g : ref["generations"]) {
+      bm::GenerateRequest r;
+      r.prompt_ids = g["prompt_ids"].get<std::vector<int64_t>>();
+      r.max_new_tokens = 12;
+      reqs.push_back(r);
+    }
+    auto res = eng->generate(reqs);
+    ASSERT_EQ(res.size(), reqs.size());
+    for (size_t i = 0; i < res.size(); ++i)
+      EXPECT_EQ(res[i].ids, ref["generations"][i]["ids"].get<std::vector<int64_t>>())
+          << GetParam() << " prompt " << i << " batch " << batch;
+  }
+}
+
+TEST_P(PerModel, LoglikelihoodMatchesHFAcrossBatchSizes) {
+  auto ref = read_json(GetParam());
+  auto reqs = text_requests(ref["loglikelihood"]);
+  std::vector<bm::LoglikelihoodResult> first;
+  for (int64_t batch : {1, 3, 64}) {
+    auto res = make_engine(GetParam(), batch)->loglikelihood(reqs);
+    ASSERT_EQ(res.size(), reqs.size());
+    for (size_t i = 0; i < res.size(); ++i) {
+      const auto& r = ref["loglikelihood"][i];
+      EXPECT_NEAR(res[i].logprob, r["logprob"].get<double>(), 1e-4) << GetParam() << " request " << i;
+      EXPECT_EQ(res[i].is_greedy, r["is_greedy"].get<bool>()) << GetParam() << " request " << i;
+      EXPECT_EQ(res[i].n_tokens, r["n_tokens"].get<int64_t>()) << GetParam() << " request " << i;
+      if (!first.empty()) {
+        EXPECT_NEAR(res[i].logprob, first[i].logprob, 1e-5) << "batch " << batch << " request " << i;
+        EXPECT_EQ(res[i].is_greedy, first[i].is_greedy);
+      }
+    }
+    if (first.empty()) first = res;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Engine, PerModel, ::testing::ValuesIn(kModels));
+
+TEST(Engine, TokenizationSplitsLikeLmEval) {
+  auto ref = read_json("llama_tied");
+  auto eng = make_engine("llama_tied", 8);
+  for (const auto& r : ref["loglikelihood"]) {
+    if (!r.contains("context")) continue;
+    auto [ctx, cont] = bm::encode_pair(eng->tokenizer(), r["context"], r["continuation"], false);
+    EXPECT_EQ(ctx, r["context_ids"].get<std::vector<int64_t>>()) << r["context"];
+    EXPECT_EQ(cont, r["continuation_ids"].get<std::vector<int64_t>>()) << r["continuation"];
+  }
+}
+
+TEST(Engine, SlidingWindowIsActuallyApplied) {
+  c10::InferenceMode g;
+  auto dir = models_dir() + "/mistral";
+  auto with = bm::Transformer::load(dir, torch::kCPU, torch::kFloat32);
+  auto cfg = with->config();
+  cfg.sliding_window = 0;
+  auto without = std::make_shared<bm::Transformer>(cfg, with->named_parameters(), torch::kCPU, torch::kFloat32);
+  auto tokens = read_ref("mistral", "tokens"), ref = read_ref("mistral", "logits");
+  EXPECT_GT((without->forward(tokens).logits - ref).abs().max().item<double>(), 1e-3)
+      << "the reference would not notice a missing sliding window";
+  // Left padding does not move the window (it is measured in positions).
+  auto row = tokens.narrow(0, 0, 1).narrow(1, 0, 20);
+  auto padded = at::cat({torch::zeros({1, 5}, torch::kInt64), row}, 1);
+  auto am = at::cat({torch::zeros({1, 5}, torch::kBool), torch::ones({1, 20}, torch::kBool)}, 1);
+  bm::ForwardOptions fo;
+  fo.attention_mask = am;
+  fo.positions = (am.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  auto lp = with->forward(padded, fo).logits.narrow(1, 5, 20);
+  EXPECT_LE((lp - ref.narrow(0, 0, 1).narrow(1, 0, 20)).abs().max().item<double>(), 1e-4);
+}
+
+TEST(Engine, SharedContextPackingEqualsSeparateRuns) {
+  auto eng = make_engine("mistral", 16);
+  auto tokens = read_ref("mistral", "tokens");
+  std::vector<int64_t> ctx(tokens[0].data_ptr<int64_t>(), tokens[0].data_ptr<int64_t>() + 12);
+  std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> pairs;
+  for (int k = 0; k < 5; ++k) {
+    std::vector<int64_t> cont;
+    for (int j = 0; j <= k * 2; ++j) cont.push_back(tokens[1 + k % 2][j].item<int64_t>());
+    pairs.emplace_back(ctx, cont);
+  }
+  auto packed = eng->loglikelihood_tokens(pairs);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    auto alone = eng->loglikelihood_tokens({pairs[i]});
+    EXPECT_NEAR(packed[i].logprob, alone[0].logprob, 1e-5) << i;
+    EXPECT_EQ(packed[i].is_greedy, alone[0].is_greedy);
+    EXPECT_EQ(packed[i].n_tokens, static_cast<int64_t>(pairs[i].second.size()));
+  }
+}
+
+TEST(Engine, StopStringsAndMaxNewTokens) {
+  auto ref = read_json("llama_tied");
+  auto eng = make_engine("llama_tied", 2);
+  const auto& g = ref["generations"][3];
+  auto full_ids = g["ids"].get<std::vector<int64_t>>();
+  std::string full = eng->tokenizer().decode(full_ids);
+  ASSERT_GE(full.size(), 6u);
+  std::string stop = full.substr(full.size() / 2, 2);
+  bm::GenerateRequest r;
+  r.prompt_ids = g["prompt_ids"].get<std::vector<int64_t>>();
+  r.max_new_tokens = 12;
+  r.until = {stop};
+  bm::GenerateRequest r2 = r;
+  r2.until = {};
+  r2.max_new_tokens = 3;
+  auto res = eng->generate({r, r2});
+  EXPECT_EQ(res[0].text, full.substr(0, full.find(stop)));
+  EXPECT_LE(res[0].ids.size(), full_ids.size());
+  EXPECT_EQ(res[1].ids, std::vector<int64_t>(full_ids.begin(), full_ids.begin() + 3));
+  EXPECT_EQ(res[1].n_tokens, 3);
+}
+
+// One layer whose attention and MLP are zero: logits = E . rmsnorm(E[token]).
+TEST(Engine, HandComputedLoglikelihood) {
+  bm::ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.vocab_size = 4, c.hidden_size = 2, c.intermediate_size = 2, c.num_hidden_layers = 1;
+  c.num_attention_heads = 1, c.num_key_value_heads = 1, c.head_dim = 2, c.rms_norm_eps = 0.0;
+  c.tie_word_embeddings = true, c.max_position_embeddings = 16;
+  std::map<std::string, torch::Tensor> w;
+  w["model.embed_tokens.weight"] = torch::tensor({1.f, 0.f, 0.f, 1.f, -1.f, 0.f, 0.f, -1.f}).view({4, 2});
+  for (const char* n : {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                        "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"})
+    w[std::string("model.layers.0.") + n] = torch::zeros({2, 2});
+  w["model.layers.0.input_layernorm.weight"] = torch::ones({2});
+  w["model.layers.0.post_attention_layernorm.weight"] = torch::ones({2});
+  w["model.norm.weight"] = torch::ones({2});
+  auto m = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  bm::Engine eng(m, nullptr, bm::EngineOptions{});
+  // rmsnorm(e) = sqrt(2) e; logits of unit e_i are sqrt(2) at i, -sqrt(2) at its opposite, 0 elsewhere.
+  const double r2 = std::sqrt(2.0);
+  const double logz = std::log(std::exp(r2) + std::exp(-r2) + 2.0);
+  // context [0], continuation [1, 2]: P(1|0) has logit 0, P(2|1) has logit 0.
+  // continuation [0]: the argmax after token 0 is token 0 (logit sqrt 2).
+  auto res = eng.loglikelihood_tokens({{{0}, {1, 2}}, {{0}, {0}}, {{3, 0}, {0, 2}}});
+  EXPECT_NEAR(res[0].logprob, -2 * logz, 1e-6);
+  EXPECT_FALSE(res[0].is_greedy);
+  EXPECT_NEAR(res[1].logprob, r2 - logz, 1e-6);
+  EXPECT_TRUE(res[1].is_greedy);
+  EXPECT_NEAR(res[2].logprob, (r2 - logz) + (-r2 - logz), 1e-6);
+  EXPECT_FALSE(res[2].is_greedy);
+  EXPECT_EQ(res[2].n_tokens, 2);
+}
+
+TEST(Engine, ShapeMismatchNamesTheTensor) {
+  bm::ModelConfig c;
+  c.vocab_size = 4, c.hidden_size = 2, c.intermediate_size = 2, c.num_hidden_layers = 1;
+  c.num_attention_heads = 1, c.num_key_value_heads = 1, c.head_dim = 2, c.tie_word_embeddings = true;
+  auto m = bm::Transformer::random_init(c, 7, torch::kCPU, torch::kFloat32);
+  auto w = m->named_parameters();
+  w["model.layers.0.mlp.up_proj.weight"] = torch::zeros({3, 2});
+  try {
+    bm::Transformer t(c, w, torch::kCPU, torch::kFloat32);
+    FAIL() << "no error";
+  } catch (const bm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.mlp.up_proj.weight"), std::string::npos) << e.what();
+  }
+}
+
+// ---- CLI ----
+namespace {
+int run(const std::string& cmd, std::string* err = nullptr) {
+  std::string errf = fs::absolute("engine_cli_err.txt").string();
+  int rc = std::system((cmd + " 2> '" + errf + "'").c_str());
+  if (err) *err = bm::read_text_file(errf);
+  return WEXITSTATUS(rc);
+}
+std::vector<json> read_jsonl(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+}  // namespace
+
+TEST(Cli, ScoreMatchesHF) {
+  const std::string bin = env("BITMERGE_BIN");
+  ASSERT_TRUE(bm::file_exists(bin)) << bin;
+  for (const char* model : kModels) {
+    auto ref = read_json(model);
+    std::string in = fs::absolute(std::string("engine_cli_score_") + model + ".jsonl").string();
+    std::string out = in + ".out";
+    std::ostringstream o;
+    for (const auto& r : ref["loglikelihood"]) {
+      if (r.contains("context")) {
+        o << json{{"context", r["context"]}, {"continuation", r["continuation"]}}.dump() << "\n";
+        o << json{{"context_ids", r["context_ids"]}, {"continuation_ids", r["continuation_ids"]}}.dump() << "\n";
+      } else {
+        o << json{{"context_ids", r["context_ids"]}, {"continuation_ids", r["continuation_ids"]}}.dump() << "\n";
+      }
+    }
+    bm::write_file_atomic(in, o.str());
+    std::string err;
+    ASSERT_EQ(run("'" + bin + "' score --model '" + models_dir() + "/" + model + "' --input '" + in + "' --output '" +
+                      out + "' --batch-size 3",
+                  &err),
+              0)
+        << err;
+    auto lines = read_jsonl(out);
+    size_t k = 0;
+    for (const auto& r : ref["loglikelihood"]) {
+      int copies = r.contains("context") ? 2 : 1;
+      for (int c = 0; c < copies; ++c, ++k) {
+        ASSERT_LT(k, lines.size());
+        EXPECT_NEAR(lines[k]["logprob"].get<double>(), r["logprob"].get<double>(), 1e-4) << model << " line " << k;
+        EXPECT_EQ(lines[k]["is_greedy"].get<bool>(), r["is_greedy"].get<bool>()) << model << " line " << k;
+        EXPECT_EQ(lines[k]["n_tokens"].get<int64_t>(), r["n_tokens"].get<int64_t>()) << model << " line " << k;
+      }
+    }
+    EXPECT_EQ(k, lines.size());
+  }
+}
+
+TEST(Cli, GenerateMatchesHF) {
+  const std::string bin = env("BITMERGE_BIN");
+  auto ref = read_json("mistral");
+  std::string in = fs::absolute("engine_cli_gen.jsonl").string(), out = in + ".out";
+  std::ostringstream o;
+  for (const auto& g : ref["generations"]) o << json{{"prompt_ids", g["prompt_ids"]}}.dump() << "\n";
+  o << json{{"prompt", "Once upon a time"}, {"until", {"\n\n"}}}.dump() << "\n";
+  bm::write_file_atomic(in, o.str());
+  std::string err;
+  ASSERT_EQ(run("'" + bin + "' generate --model '" + models_dir() + "/mistral' --input '" + in + "' --output '" + out +
+                    "' --max-new-tokens 12 --batch-size 2",
+                &err),
+            0)
+      << err;
+  auto lines = read_jsonl(out);
+  ASSERT_EQ(lines.size(), ref["generations"].size() + 1);
+  for (size_t i = 0; i < ref["generations"].size(); ++i) {
+    EXPECT_EQ(lines[i]["ids"].get<std::vector<int64_t>>(), ref["generations"][i]["ids"].get<std::vector<int64_t>>());
+    EXPECT_EQ(lines[i]["n_tokens"].get<int64_t>(), 12);
+  }
+  // text prompt without BOS = the same ids as prompt 3 ("Once upon a time")
+  EXPECT_EQ(lines.back()["ids"], ref["generations"][3]["ids"]);
+}
+
+TEST(Cli, ErrorsAreOneLine) {
+  const std::string bin = env("BITMERGE_BIN");
+  std::string good = fs::absolute("engine_cli_good.jsonl").string();
+  bm::write_file_atomic(good, "{\"context\": \"a\", \"continuation\": \" b\"}\n");
+  std::string in = fs::absolute("engine_cli_bad.jsonl").string();
+  bm::write_file_atomic(in, "{\"context\": \"a\"}\n");
+  std::string err;
+  EXPECT_EQ(run("'" + bin + "' score --model /nonexistent/model --input '" + good + "' --output '" + good + ".out'", &err),
+            2);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find("/nonexistent/model"), std::string::npos) << err;
+  EXPECT_EQ(run("'" + bin + "' score --model '" + models_dir() + "/mistral' --input '" + in + "' --output '" + in +
+                    ".out'",
+                &err),
+            2);
+  EXPECT_NE(err.find("line 1"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_FALSE(bm::file_exists(in + ".out"));
+}
