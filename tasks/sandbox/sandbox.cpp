@@ -62,8 +62,25 @@ std::string find_bwrap() {
 
 // Python prelude: sets the process limit from inside the (user-namespaced)
 // sandbox, then runs /tmp/main.py (or the unsafe-mode path) as __main__.
-std::string prelude(const std::string& main_path, bool set_nproc) {
+// With `site_path` (a Python list literal, probed once from a normal start),
+// python runs with -S: sys.path is set to exactly what `site` would have
+// produced and exit()/quit() are provided, which saves the site import
+// (~10 ms, mostly .pth hooks) per program without changing what imports.
+std::string prelude(const std::string& main_path, bool set_nproc, const std::string& site_path) {
   std::string s;
+  if (!site_path.empty()) {
+    s += "import sys as _s, builtins as _b\n";
+    s += "_s.path[:] = " + site_path + "\n";
+    s += "class _Quitter:\n"
+         " def __init__(self, n): self.name = n\n"
+         " def __repr__(self): return 'Use %s() or Ctrl-D (i.e. EOF) to exit' % self.name\n"
+         " def __call__(self, code=None):\n"
+         "  try: _s.stdin.close()\n"
+         "  except Exception: pass\n"
+         "  raise SystemExit(code)\n";
+    s += "_b.exit = _Quitter('exit'); _b.quit = _Quitter('quit')\n";
+    s += "del _s, _b, _Quitter\n";
+  }
   if (set_nproc) {
     s += "import resource as _r\n";
     s += "_r.setrlimit(_r.RLIMIT_NPROC,(" + std::to_string(kMaxProcesses) + "," +
@@ -122,7 +139,7 @@ struct Plan {
 };
 
 Plan make_plan(const SandboxOptions& opts, const std::string& bwrap, const std::string& main_path,
-               const std::string& home) {
+               const std::string& home, const std::string& site_path) {
   Plan plan;
   plan.sandbox = !opts.unsafe_no_sandbox;
   plan.switch_uid = geteuid() == 0;
@@ -135,7 +152,9 @@ Plan make_plan(const SandboxOptions& opts, const std::string& bwrap, const std::
                        "--tmpfs", "/tmp", "--file", "3", main_path, "--chdir", "/tmp",
                        "--hostname", "sandbox", "--remount-ro", "/", "--"});
   }
-  a.insert(a.end(), {opts.python, "-I", "-B", "-c", prelude(main_path, set_nproc)});
+  a.insert(a.end(), {opts.python, "-I", "-B"});
+  if (!site_path.empty()) a.push_back("-S");
+  a.insert(a.end(), {"-c", prelude(main_path, set_nproc, site_path)});
   plan.argv.finish();
   plan.envp.storage = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "LANG=C.UTF-8",
                        "LC_ALL=C.UTF-8", "TMPDIR=" + home, "PYTHONDONTWRITEBYTECODE=1"};
@@ -265,7 +284,8 @@ int pidfd_open_compat(pid_t pid) {
 #endif
 }
 
-ProgramResult run_one(const std::string& program, const SandboxOptions& opts, const std::string& bwrap) {
+ProgramResult run_one(const std::string& program, const SandboxOptions& opts, const std::string& bwrap,
+                      const std::string& site_path) {
   ProgramResult r;
   auto t0 = Clock::now();
   const uint32_t uid = fresh_uid();
@@ -311,7 +331,7 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
     }
   }
   const std::string home = opts.unsafe_no_sandbox ? tmpdir : "/tmp";
-  Plan plan = make_plan(opts, bwrap, main_path, home);
+  Plan plan = make_plan(opts, bwrap, main_path, home, site_path);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   Child c;
   try {
@@ -410,48 +430,66 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
 }
 
 std::mutex g_probe_mu;
-std::map<std::string, std::string> g_probe_cache;  // python path -> "" (ok) or error text
+struct Probe {
+  std::string error;      // "" when the sandbox works
+  std::string site_path;  // sys.path of a normal start, as a Python list literal
+};
+std::map<std::pair<std::string, bool>, Probe> g_probe_cache;  // (python, unsafe) -> probe
 
-}  // namespace
-
-void require_sandbox(const SandboxOptions& opts) {
+// Probes the sandbox once per (python, mode); throws the cached error.
+const Probe& probe_sandbox(const SandboxOptions& opts) {
   if (access(opts.python.c_str(), X_OK) != 0)
     fail(opts.python, "python interpreter for the code sandbox not found; install python3 or set the sandbox python path");
-  if (opts.unsafe_no_sandbox) return;
   std::lock_guard<std::mutex> lock(g_probe_mu);
-  auto it = g_probe_cache.find(opts.python);
+  auto key = std::make_pair(opts.python, opts.unsafe_no_sandbox);
+  auto it = g_probe_cache.find(key);
   if (it == g_probe_cache.end()) {
-    std::string err;
-    std::string bwrap = find_bwrap();
-    if (bwrap.empty()) {
+    Probe probe_result;
+    std::string& err = probe_result.error;
+    std::string bwrap = opts.unsafe_no_sandbox ? "" : find_bwrap();
+    if (!opts.unsafe_no_sandbox && bwrap.empty()) {
       err = "bwrap: bubblewrap not found; " + std::string(kInstallHint);
     } else {
       SandboxOptions probe = opts;
       probe.timeout_s = std::max(10.0, opts.timeout_s);
       probe.memory_mb = std::max<int64_t>(opts.memory_mb, 512);
+      probe.max_output_bytes = 1 << 20;
       ProgramResult pr;
       try {
-        pr = run_one("import sys\nsys.stdout.write('bm-sandbox-ok')\n", probe, bwrap);
+        pr = run_one("import sys\nsys.stdout.write('bm-sandbox-ok ' + repr([p for p in sys.path if p]))\n", probe,
+                     bwrap, "");
       } catch (const Error& e) {
         pr.status = "error";
         pr.output = e.what();
       }
-      if (!pr.passed() || pr.output != "bm-sandbox-ok") {
+      if (!pr.passed() || pr.output.rfind("bm-sandbox-ok [", 0) != 0) {
         std::string out = pr.output.substr(0, 300);
         std::replace(out.begin(), out.end(), '\n', ' ');
-        err = bwrap + ": cannot start a sandbox (" + pr.status + ", exit " + std::to_string(pr.exit_code) +
-              ": " + out + "); " + kInstallHint +
-              " (bubblewrap needs unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)";
+        if (opts.unsafe_no_sandbox)
+          err = opts.python + ": cannot run python even without the sandbox (" + pr.status + ", exit " +
+                std::to_string(pr.exit_code) + ": " + out + "); check the interpreter";
+        else
+          err = bwrap + ": cannot start a sandbox (" + pr.status + ", exit " + std::to_string(pr.exit_code) +
+                ": " + out + "); " + kInstallHint +
+                " (bubblewrap needs unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)";
+      } else {
+        probe_result.site_path = pr.output.substr(std::strlen("bm-sandbox-ok "));
+        if (probe_result.site_path.find('\n') != std::string::npos) probe_result.site_path.clear();
       }
     }
-    it = g_probe_cache.emplace(opts.python, err).first;
+    it = g_probe_cache.emplace(key, probe_result).first;
   }
-  if (!it->second.empty()) throw Error(it->second);
+  if (!it->second.error.empty()) throw Error(it->second.error);
+  return it->second;
 }
+
+}  // namespace
+
+void require_sandbox(const SandboxOptions& opts) { probe_sandbox(opts); }
 
 std::vector<ProgramResult> run_python_programs(const std::vector<std::string>& programs,
                                                const SandboxOptions& opts) {
-  require_sandbox(opts);
+  const std::string site_path = probe_sandbox(opts).site_path;
   std::string bwrap = opts.unsafe_no_sandbox ? "" : find_bwrap();
   std::vector<ProgramResult> results(programs.size());
   if (programs.empty()) return results;
@@ -471,7 +509,7 @@ std::vector<ProgramResult> run_python_programs(const std::vector<std::string>& p
       size_t i = next.fetch_add(1);
       if (i >= programs.size()) return;
       try {
-        results[i] = run_one(programs[i], opts, bwrap);
+        results[i] = run_one(programs[i], opts, bwrap, site_path);
       } catch (const std::exception& e) {
         results[i].status = "error";
         results[i].exit_code = -1;

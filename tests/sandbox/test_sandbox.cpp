@@ -125,6 +125,24 @@ TEST(Sandbox, RunsAsMainWithWritableTmpAndStdlib) {
   EXPECT_EQ(r.output, "main-ran\n");
 }
 
+TEST(Sandbox, ExitQuitAndSitePackagesPathAsInANormalStart) {
+  auto rs = bm::run_python_programs({"exit()\n", "quit(4)\n", "import sys\nsys.exit(0 if 'exit' in repr(exit) else 9)\n",
+                                     "import sys\nprint(sys.path)\n"},
+                                    SandboxOptions{});
+  EXPECT_EQ(rs[0].status, "passed") << rs[0].output;
+  EXPECT_EQ(rs[1].exit_code, 4) << rs[1].output;
+  EXPECT_EQ(rs[2].status, "passed") << rs[2].output;
+  // sys.path equals what python's own `site` gives (dist-packages included).
+  std::string py = SandboxOptions{}.python;
+  FILE* p = popen((py + " -I -c \"import sys; print([x for x in sys.path if x])\"").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[8192] = {0};
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  pclose(p);
+  std::string expected(buf, n);
+  EXPECT_EQ(rs[3].output, expected);
+}
+
 TEST(Sandbox, LargeProgramAndResultsInOrder) {
   std::string big = "data = [\n";
   for (int i = 0; i < 20000; ++i) big += "  " + std::to_string(i) + ",\n";
