@@ -168,3 +168,82 @@ void write_samples_jsonl(const std::string& path, const std::vector<TaskResult>&
 }
 
 }  // namespace bm
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fstream>
+
+namespace bm {
+
+static bool is_dir(const std::string& p) {
+  struct stat st {};
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::string resolve_data_dir(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  const char* env = std::getenv("BITMERGE_DATA_DIR");
+  if (env && *env) return env;
+  std::vector<std::string> roots;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) {
+    std::string exe(buf, static_cast<size_t>(n));
+    std::string dir = exe.substr(0, exe.rfind('/'));
+    roots.push_back(dir.substr(0, dir.rfind('/')));
+  }
+  if (getcwd(buf, sizeof(buf))) roots.push_back(buf);
+  for (const auto& r : roots)
+    if (is_dir(r + "/../shared/data")) return r + "/../shared/data";
+  return "../shared/data";
+}
+
+std::string model_fingerprint(const std::string& model_dir) {
+  std::string acc;
+  if (file_exists(model_dir + "/config.json")) acc += "config.json:" + sha256_file(model_dir + "/config.json") + "\n";
+  std::vector<std::string> files;
+  if (DIR* d = opendir(model_dir.c_str())) {
+    while (auto* e = readdir(d)) files.push_back(e->d_name);
+    closedir(d);
+  } else {
+    fail(model_dir, "cannot open the model directory; check --model");
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::string p = model_dir + "/" + f;
+    if (ends_with(f, ".safetensors")) {
+      std::ifstream in(p, std::ios::binary);
+      uint64_t hlen = 0;
+      in.read(reinterpret_cast<char*>(&hlen), 8);
+      if (!in || hlen > (1ull << 30)) fail(p, "not a safetensors file (bad header length)");
+      std::string header(static_cast<size_t>(hlen), '\0');
+      in.read(header.data(), static_cast<std::streamsize>(hlen));
+      acc += f + ":" + sha256_hex(header) + "\n";
+    } else if (ends_with(f, ".bin") || f == "tokenizer.model") {
+      struct stat st {};
+      stat(p.c_str(), &st);
+      acc += f + ":" + std::to_string(st.st_size) + (f == "tokenizer.model" ? ":" + sha256_file(p) : "") + "\n";
+    }
+  }
+  return sha256_hex(acc);
+}
+
+nlohmann::json eval_results_json(const std::vector<TaskResult>& results, const nlohmann::json& model,
+                                 const nlohmann::json& settings) {
+  nlohmann::json j;
+  j["model"] = model;
+  j["settings"] = settings;
+  j["tasks"] = nlohmann::json::object();
+  for (const auto& r : results) j["tasks"][r.task] = task_result_json(r);
+  char ts[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  j["created"] = ts;
+  return j;
+}
+
+}  // namespace bm

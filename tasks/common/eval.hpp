@@ -54,3 +54,22 @@ std::string default_data_dir(const std::string& repo_root);
 std::vector<std::string> parse_task_list(const std::string& csv);
 
 }  // namespace bm
+
+namespace bm {
+
+// --data-dir resolution for the CLI: the flag if given, else $BITMERGE_DATA_DIR,
+// else "<repo>/../shared/data" where <repo> is the first of (the executable's
+// parent directory, i.e. the repo when it is built in <repo>/build-*; the
+// current directory) that has such a sibling; else that path relative to the
+// current directory (which then fails with a message naming it).
+std::string resolve_data_dir(const std::string& flag_value);
+
+// Identifies a model directory's content cheaply: sha256 over config.json and
+// every *.safetensors header (names, dtypes, shapes, offsets) and *.bin size.
+std::string model_fingerprint(const std::string& model_dir);
+
+// The results.json document.
+nlohmann::json eval_results_json(const std::vector<TaskResult>& results, const nlohmann::json& model,
+                                 const nlohmann::json& settings);
+
+}  // namespace bm
