@@ -1,10 +1,12 @@
 #include "harness/core/fileio.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -114,6 +116,35 @@ void make_dirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
   if (ec) fail(path, "cannot create directory: " + ec.message());
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) fail(dir, std::string("cannot list directory: ") + std::strerror(errno));
+  std::vector<std::string> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;  // absent
+  if (S_ISDIR(st.st_mode)) {
+    for (auto& n : list_dir(path)) remove_tree(path + "/" + n);
+    if (::rmdir(path.c_str()) != 0) fail(path, std::string("cannot remove directory: ") + std::strerror(errno));
+  } else if (::unlink(path.c_str()) != 0) {
+    fail(path, std::string("cannot remove: ") + std::strerror(errno));
+  }
 }
 
 }  // namespace bm

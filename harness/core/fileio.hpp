@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace bm {
 
@@ -38,5 +39,14 @@ std::string sha256_file(const std::string& path);
 
 // Creates a directory and its parents; throws bm::Error on failure.
 void make_dirs(const std::string& path);
+
+// POSIX helpers instead of std::filesystem: libtorch.so exports its own copy
+// of std::filesystem, and in programs linked with libtorch the dynamic linker
+// binds e.g. fs::remove_all to that copy, which crashes (SIGSEGV, null call).
+bool is_directory(const std::string& path);
+// Like `rm -rf`: removes a file or a whole tree; absent is fine; throws on failure.
+void remove_tree(const std::string& path);
+// Entry names of a directory (no "." / ".."), sorted; throws naming the dir.
+std::vector<std::string> list_dir(const std::string& dir);
 
 }  // namespace bm

@@ -218,6 +218,11 @@ void SafetensorsWriter::declare(const std::string& name, DType dtype, const std:
 void SafetensorsWriter::write(const std::string& name, const void* data, size_t nbytes) {
   auto& I = *impl_;
   if (!I.file) I.begin();
+  if (nbytes == 0) {  // e.g. a zero-size tensor, possibly "written" more than once: nothing to do
+    for (auto& t : I.decl)
+      if (t.name == name) return;
+    fail(I.path, "tensor '" + name + "' was not declared (internal error)");
+  }
   while (I.cur < I.decl.size() && I.decl[I.cur].nbytes == 0 && I.decl[I.cur].name != name) ++I.cur;
   if (I.cur >= I.decl.size() || I.decl[I.cur].name != name)
     fail(I.path, "tensor '" + name + "' written out of declaration order (internal error)");

@@ -6,6 +6,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,7 +23,18 @@ DType from_torch_dtype(torch::Dtype d);  // throws for unsupported
 class Checkpoint {
  public:
   // Opens `dir`; config.json is read if present (required for models).
+  // Looks, in order, for model.safetensors.index.json, model.safetensors,
+  // pytorch_model.bin.index.json, pytorch_model.bin, then any *.safetensors.
+  // A PEFT adapter dir (adapter_config.json) is folded into its
+  // base_model_name_or_path when that is a local directory; else use open_lora.
+  // `dir` may also name a single .safetensors or .bin file (no config).
   static std::shared_ptr<Checkpoint> open(const std::string& dir);
+  // A PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors|.bin)
+  // folded into `base_dir`: every targeted weight becomes
+  // W + (lora_alpha / r) * B @ A (alpha / sqrt(r) with use_rslora), computed in
+  // float32 on get() and returned in W's dtype; other tensors are the base's.
+  // config() is the base's config.
+  static std::shared_ptr<Checkpoint> open_lora(const std::string& adapter_dir, const std::string& base_dir);
   virtual ~Checkpoint() = default;
 
   const std::string& dir() const { return dir_; }
@@ -46,8 +58,13 @@ class Checkpoint {
   // Checks every tensor against config.json's sizes (shape mismatch -> error
   // naming the tensor, the expected and the found shape).
   void validate_against_config() const;
+  // The shape config.json implies for a LLaMA/Mistral tensor name; false when
+  // the name is not one the architecture defines.
+  static bool expected_shape(const ModelConfig& c, const std::string& name, std::vector<int64_t>* shape);
 
  protected:
+  void add_name(const std::string& name);      // appends to names_ (throws on duplicates)
+  void read_config_if_present();               // dir_/config.json
   std::string dir_;
   bool has_config_ = false;
   ModelConfig config_;

@@ -1,0 +1,305 @@
+// Checkpoint: dispatch on what a model directory holds, the safetensors
+// backend (zero-copy views over mmap), fingerprints and config validation.
+// The .bin backend is pickle_bin.cpp, the LoRA fold lora.cpp.
+#include "harness/models/checkpoint.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/models/arch.hpp"
+#include "harness/models/lora.hpp"
+#include "harness/models/pickle_bin.hpp"
+
+namespace bm {
+using json = nlohmann::json;
+
+torch::Dtype to_torch_dtype(DType d) {
+  switch (d) {
+    case DType::F64: return torch::kFloat64;
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  return torch::kFloat32;
+}
+
+DType from_torch_dtype(torch::Dtype d) {
+  switch (d) {
+    case torch::kFloat64: return DType::F64;
+    case torch::kFloat32: return DType::F32;
+    case torch::kFloat16: return DType::F16;
+    case torch::kBFloat16: return DType::BF16;
+    case torch::kInt64: return DType::I64;
+    case torch::kInt32: return DType::I32;
+    case torch::kInt16: return DType::I16;
+    case torch::kInt8: return DType::I8;
+    case torch::kUInt8: return DType::U8;
+    case torch::kBool: return DType::BOOL;
+    default: break;
+  }
+  throw Error(std::string("tensor dtype ") + c10::toString(d) +
+              ": not storable in safetensors by bitmerge (use float32, float16 or bfloat16)");
+}
+
+// ---------------------------------------------------------------- base
+const ModelConfig& Checkpoint::config() const {
+  if (!has_config_) fail(dir_ + "/config.json", "missing; a model directory needs the config.json of its checkpoint");
+  return config_;
+}
+
+bool Checkpoint::has(const std::string& name) const { return name_index_.count(name) != 0; }
+
+void Checkpoint::add_name(const std::string& name) {
+  if (name_index_.count(name)) fail(dir_, "tensor '" + name + "' appears twice; remove the duplicate shard or entry");
+  name_index_[name] = names_.size();
+  names_.push_back(name);
+}
+
+void Checkpoint::read_config_if_present() {
+  std::string p = dir_ + "/config.json";
+  if (file_exists(p)) {
+    config_ = ModelConfig::from_file(p);
+    has_config_ = true;
+  }
+}
+
+uint64_t Checkpoint::tensor_bytes() const {
+  uint64_t n = 0;
+  for (auto& name : names_) n += info(name).nbytes;
+  return n;
+}
+
+std::string Checkpoint::fingerprint() const {
+  std::vector<std::string> sorted = names_;
+  std::sort(sorted.begin(), sorted.end());
+  std::string buf;
+  constexpr int kSamples = 16;
+  constexpr uint64_t kChunk = 64;
+  for (auto& name : sorted) {
+    torch::Tensor t = get(name).contiguous();
+    buf += name;
+    buf.push_back('\0');
+    buf += dtype_name(from_torch_dtype(t.scalar_type()));
+    buf += shape_str(t.sizes().vec());
+    const uint8_t* p = static_cast<const uint8_t*>(t.data_ptr());
+    uint64_t n = t.nbytes();
+    if (n <= kSamples * kChunk) {
+      buf.append(reinterpret_cast<const char*>(p), n);
+    } else {
+      for (int k = 0; k < kSamples; ++k) {
+        uint64_t off = (n - kChunk) * k / (kSamples - 1);
+        buf.append(reinterpret_cast<const char*>(p + off), kChunk);
+      }
+    }
+    buf.push_back('\n');
+  }
+  return sha256_hex(buf);
+}
+
+bool Checkpoint::expected_shape(const ModelConfig& c, const std::string& name, std::vector<int64_t>* shape) {
+  TensorRole r = classify_tensor(name);
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  switch (r.role) {
+    case Role::Embed: case Role::Head: *shape = {V, H}; return true;
+    case Role::Norm: *shape = {H}; return true;
+    case Role::AttnQ: *shape = {q, H}; return true;
+    case Role::AttnK: case Role::AttnV: *shape = {kv, H}; return true;
+    case Role::AttnO: *shape = {H, q}; return true;
+    case Role::MlpGate: case Role::MlpUp: *shape = {I, H}; return true;
+    case Role::MlpDown: *shape = {H, I}; return true;
+    case Role::Other: return false;
+  }
+  return false;
+}
+
+void Checkpoint::validate_against_config() const {
+  const ModelConfig& c = config();
+  const std::string cfg = dir_ + "/config.json";
+  const std::string fix = "; the weights and config.json come from different models: use the config.json shipped with these weights";
+  for (auto& name : names_) {
+    TensorRole r = classify_tensor(name);
+    if (r.layer >= c.num_hidden_layers)
+      fail(dir_, "tensor '" + name + "' is in layer " + std::to_string(r.layer) + " but " + cfg + " has num_hidden_layers " +
+                     std::to_string(c.num_hidden_layers) + fix);
+    std::vector<int64_t> want;
+    if (!expected_shape(c, name, &want)) continue;
+    TensorInfo ti = info(name);
+    if (ti.shape != want)
+      fail(dir_, "tensor '" + name + "' has shape " + shape_str(ti.shape) + " but " + cfg + " implies " + shape_str(want) + fix);
+  }
+  for (auto& name : llama_tensor_names(static_cast<int>(c.num_hidden_layers), c.tie_word_embeddings))
+    if (!has(name))
+      fail(dir_, "tensor '" + name + "' required by " + cfg + " is missing" + did_you_mean(name, names_) +
+                     "; the checkpoint is incomplete (missing shard?) or its config.json is wrong");
+}
+
+// ---------------------------------------------------------------- safetensors
+namespace {
+
+class SafetensorsCheckpoint : public Checkpoint {
+ public:
+  // `files`: shard paths in order; `weight_map` (sharded only): name -> file
+  // index. Without a map every tensor of every file is taken.
+  SafetensorsCheckpoint(const std::string& dir, bool with_config, const std::vector<std::string>& files,
+                        const std::map<std::string, size_t>* weight_map, const std::string& index_path) {
+    dir_ = dir;
+    if (with_config) read_config_if_present();
+    for (auto& f : files) files_.push_back(std::make_shared<SafetensorsFile>(f));
+    for (size_t fi = 0; fi < files_.size(); ++fi) {
+      std::vector<const TensorInfo*> ts;
+      for (auto& t : files_[fi]->tensors()) ts.push_back(&t);
+      std::sort(ts.begin(), ts.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+      for (auto* t : ts) {
+        if (weight_map) {
+          auto it = weight_map->find(t->name);
+          if (it == weight_map->end() || it->second != fi) continue;  // not this shard's per the index
+        }
+        add_name(t->name);
+        loc_.push_back({fi, t});
+      }
+    }
+    if (weight_map)
+      for (auto& [name, fi] : *weight_map)
+        if (!has(name))
+          fail(index_path, "names tensor '" + name + "' in " + files[fi] +
+                               " but that file does not hold it; re-download the shard or fix the index");
+  }
+
+  TensorInfo info(const std::string& name) const override { return *loc_[index_of(name)].info; }
+
+  torch::Tensor get(const std::string& name) const override {
+    const Loc& l = loc_[index_of(name)];
+    const TensorInfo& t = *l.info;
+    auto opts = torch::TensorOptions().dtype(to_torch_dtype(t.dtype));
+    const auto& file = files_[l.file];
+    const uint8_t* p = file->data(t);
+    if (t.nbytes == 0) return torch::empty(t.shape, opts);
+    if (reinterpret_cast<uintptr_t>(p) % dtype_size(t.dtype) != 0) {
+      // Misaligned (the header length is not a multiple of 8): copy once.
+      torch::Tensor out = torch::empty(t.shape, opts);
+      std::memcpy(out.data_ptr(), p, t.nbytes);
+      return out;
+    }
+    std::shared_ptr<const MappedFile> keep = file->mapping();
+    return torch::from_blob(const_cast<uint8_t*>(p), t.shape, [keep](void*) {}, opts);
+  }
+
+  std::vector<std::string> files() const override {
+    std::vector<std::string> out;
+    for (auto& f : files_) out.push_back(f->path());
+    return out;
+  }
+
+ private:
+  struct Loc {
+    size_t file;
+    const TensorInfo* info;
+  };
+  size_t index_of(const std::string& name) const {
+    auto it = name_index_.find(name);
+    if (it == name_index_.end()) fail(dir_, "no tensor named '" + name + "'" + did_you_mean(name, names_));
+    return it->second;
+  }
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::vector<Loc> loc_;
+};
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// Reads an HF index (model.safetensors.index.json / pytorch_model.bin.index.json):
+// the shard files in sorted order and name -> position in that list.
+void read_index(const std::string& dir, const std::string& index_path, std::vector<std::string>* files,
+                std::map<std::string, size_t>* weight_map) {
+  json j;
+  try {
+    j = json::parse(read_text_file(index_path));
+  } catch (const json::exception& e) {
+    fail(index_path, std::string("not valid JSON (") + e.what() + "); re-download it");
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    fail(index_path, "has no \"weight_map\" object; re-download the index or the checkpoint");
+  std::set<std::string> shard_names;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it->is_string()) fail(index_path, "weight_map['" + it.key() + "'] is not a file name; re-download the index");
+    std::string f = it->get<std::string>();
+    if (f.find('/') != std::string::npos || f == "..")
+      fail(index_path, "weight_map['" + it.key() + "'] names '" + f + "', outside the model directory; fix the index");
+    shard_names.insert(f);
+  }
+  if (shard_names.empty()) fail(index_path, "weight_map is empty; re-download the index");
+  std::map<std::string, size_t> pos;
+  for (auto& f : shard_names) {
+    std::string p = dir + "/" + f;
+    if (!file_exists(p))
+      fail(p, "missing shard named by " + index_path + "; download every shard listed in the index (or re-run the fetch)");
+    pos[f] = files->size();
+    files->push_back(p);
+  }
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it)
+    (*weight_map)[it.key()] = pos[it->get<std::string>()];
+}
+
+}  // namespace
+
+std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
+  if (!file_exists(path)) fail(path, "no such model directory or file; check the path (or fetch the checkpoint first)");
+  if (!is_directory(path)) {
+    if (ends_with(path, ".safetensors"))
+      return std::make_shared<SafetensorsCheckpoint>(path, false, std::vector<std::string>{path}, nullptr, "");
+    if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth"))
+      return open_bin_checkpoint(path, {path}, false);
+    fail(path, "is a file but neither .safetensors nor .bin; pass the model directory instead");
+  }
+  std::string dir = path;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  auto in = [&](const char* f) { return dir + "/" + f; };
+  if (file_exists(in("model.safetensors.index.json"))) {
+    std::vector<std::string> files;
+    std::map<std::string, size_t> wm;
+    read_index(dir, in("model.safetensors.index.json"), &files, &wm);
+    return std::make_shared<SafetensorsCheckpoint>(dir, true, files, &wm, in("model.safetensors.index.json"));
+  }
+  if (file_exists(in("model.safetensors")))
+    return std::make_shared<SafetensorsCheckpoint>(dir, true, std::vector<std::string>{in("model.safetensors")}, nullptr, "");
+  if (file_exists(in("pytorch_model.bin.index.json"))) {
+    std::vector<std::string> files;
+    std::map<std::string, size_t> wm;
+    read_index(dir, in("pytorch_model.bin.index.json"), &files, &wm);
+    return open_bin_checkpoint(dir, files, true);
+  }
+  if (file_exists(in("pytorch_model.bin"))) return open_bin_checkpoint(dir, {in("pytorch_model.bin")}, true);
+  if (file_exists(in("adapter_config.json"))) {
+    std::string base = lora_base_model_path(dir);
+    if (!base.empty() && is_directory(base)) return open_lora(dir, base);
+    fail(in("adapter_config.json"), "this is a PEFT LoRA adapter whose base_model_name_or_path '" + base +
+                                        "' is not a local directory; download the base model and open the adapter "
+                                        "with its base (e.g. a family TOML's base= / Checkpoint::open_lora)");
+  }
+  std::vector<std::string> st;
+  for (auto& n : list_dir(dir))
+    if (ends_with(n, ".safetensors") && !is_directory(dir + "/" + n)) st.push_back(dir + "/" + n);
+  if (!st.empty()) return std::make_shared<SafetensorsCheckpoint>(dir, true, st, nullptr, "");
+  fail(dir, "no model weights found (looked for model.safetensors[.index.json], pytorch_model.bin[.index.json], "
+            "*.safetensors, adapter_config.json); download the checkpoint's weight files into it");
+}
+
+std::shared_ptr<Checkpoint> Checkpoint::open_lora(const std::string& adapter_dir, const std::string& base_dir) {
+  return open_lora_checkpoint(adapter_dir, open(base_dir));
+}
+
+}  // namespace bm

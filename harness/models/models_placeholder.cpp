@@ -1,1 +1,0 @@
-int bm_models_placeholder() { return 0; }

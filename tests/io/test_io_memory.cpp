@@ -1,0 +1,77 @@
+// Opening a ~1 GiB checkpoint and touching one tensor must not read the file
+// into RAM: peak RSS growth (VmHWM, reset through /proc/self/clear_refs) stays
+// far below the file size. Runs in its own process so nothing else skews it.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <string>
+
+#include "harness/core/fileio.hpp"
+#include "harness/core/safetensors.hpp"
+#include "harness/models/checkpoint.hpp"
+#include "tests/io/io_test_util.hpp"
+
+namespace bm {
+namespace {
+
+int64_t status_kib(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(std::string(key).size()));
+  return -1;
+}
+
+bool reset_peak() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.close();
+  return static_cast<bool>(f);
+}
+
+constexpr int kTensors = 16;
+constexpr int64_t kRows = 4096, kCols = 4096;  // 64 MiB of fp32 each, 1 GiB in all
+constexpr int64_t kMiB = 1024;                 // in KiB
+
+// Streams the file in 1 MiB chunks; tensor i holds the value i everywhere.
+void write_big(const std::string& path) {
+  SafetensorsWriter w(path, {{"format", "pt"}});
+  for (int i = 0; i < kTensors; ++i) w.declare("layer." + std::to_string(i) + ".weight", DType::F32, {kRows, kCols});
+  std::vector<float> chunk(256 * 1024);
+  const size_t per_tensor = kRows * kCols * sizeof(float);
+  for (int i = 0; i < kTensors; ++i) {
+    std::fill(chunk.begin(), chunk.end(), static_cast<float>(i));
+    for (size_t done = 0; done < per_tensor; done += chunk.size() * sizeof(float))
+      w.write("layer." + std::to_string(i) + ".weight", chunk.data(), chunk.size() * sizeof(float));
+  }
+  w.finish();
+}
+
+TEST(Memory, OneGigabyteFileTouchOneTensor) {
+  ASSERT_GT(status_kib("VmHWM:"), 0) << "/proc/self/status has no VmHWM";
+  auto dir = iotest::temp_dir("mem");
+  write_big(dir + "/model.safetensors");
+  const uint64_t file_kib = 1ull * kTensors * kRows * kCols * 4 / 1024;
+  ASSERT_TRUE(reset_peak()) << "cannot reset VmHWM";
+  const int64_t rss0 = status_kib("VmRSS:");
+  const int64_t hwm0 = status_kib("VmHWM:");
+  ASSERT_LE(hwm0, rss0 + 4 * kMiB) << "VmHWM was not reset";
+  {
+    auto ck = Checkpoint::open(dir);
+    EXPECT_EQ(ck->names().size(), static_cast<size_t>(kTensors));
+    EXPECT_EQ(ck->tensor_bytes(), file_kib * 1024);
+    torch::Tensor t = ck->get("layer.7.weight");
+    EXPECT_EQ(t.sum().item<double>(), 7.0 * kRows * kCols);  // reads all 64 MiB of it
+    // The fingerprint samples every tensor without reading them whole.
+    EXPECT_EQ(ck->fingerprint().size(), 64u);
+  }
+  const int64_t growth = status_kib("VmHWM:") - rss0;
+  std::cout << "file " << file_kib / kMiB << " MiB, peak RSS growth " << growth / kMiB << " MiB\n";
+  // One 64 MiB tensor touched + the fingerprint's samples + torch's workspace.
+  EXPECT_LT(growth, 160 * kMiB) << "opening a 1 GiB checkpoint must not read it into RAM";
+  EXPECT_LT(growth * 6, static_cast<int64_t>(file_kib));
+}
+
+}  // namespace
+}  // namespace bm
