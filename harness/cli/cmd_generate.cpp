@@ -1,10 +1,13 @@
 // bitmerge generate: greedy continuation of each JSONL prompt.
+#include <chrono>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/log.hpp"
 #include "harness/engine/engine.hpp"
 
 namespace {
@@ -73,7 +76,15 @@ BM_COMMAND(generate, [](CLI::App& app) {
     if (o->max_new < 1) bm::fail("--max-new-tokens", "must be at least 1");
     auto reqs = read_prompts(o->input, o->max_new);
     auto engine = bm::Engine::load(o->model, o->eng);
+    bm::log_info(engine->description());
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = engine->generate(reqs);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int64_t gen_tokens = 0;
+    for (const auto& r : res) gen_tokens += r.n_tokens;
+    std::ostringstream msg;
+    msg << "generate: " << res.size() << " prompts, " << gen_tokens << " generated tokens in " << secs << " s";
+    bm::log_info(msg.str());
     bm::AtomicFile out(o->output);
     for (const auto& r : res) out.stream() << json{{"text", r.text}, {"ids", r.ids}, {"n_tokens", r.n_tokens}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     out.commit();

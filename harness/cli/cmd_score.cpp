@@ -1,10 +1,13 @@
 // bitmerge score: log P(continuation | context) for each JSONL line.
+#include <chrono>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/log.hpp"
 #include "harness/engine/engine.hpp"
 
 namespace {
@@ -71,7 +74,15 @@ BM_COMMAND(score, [](CLI::App& app) {
   sub->callback([o] {
     auto reqs = read_requests(o->input);
     auto engine = bm::Engine::load(o->model, o->eng);
+    bm::log_info(engine->description());
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = engine->loglikelihood(reqs);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int64_t cont_tokens = 0;
+    for (const auto& r : res) cont_tokens += r.n_tokens;
+    std::ostringstream msg;
+    msg << "score: " << res.size() << " requests, " << cont_tokens << " continuation tokens in " << secs << " s";
+    bm::log_info(msg.str());
     bm::AtomicFile out(o->output);
     for (const auto& r : res)
       out.stream() << json{{"logprob", r.logprob}, {"is_greedy", r.is_greedy}, {"n_tokens", r.n_tokens}}.dump() << "\n";

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
 
 namespace bm {
 
@@ -79,10 +80,19 @@ Engine::Engine(std::shared_ptr<Transformer> model, std::shared_ptr<Tokenizer> to
 std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineOptions& opts) {
   auto device = parse_device(opts.device);
   auto dtype = parse_dtype_name(opts.dtype, device);
-  auto tok = Tokenizer::load_from_model_dir(model_dir);
+  // Without tokenizer.model only token-id requests work (device scripts use that).
+  std::shared_ptr<Tokenizer> tok;
+  if (file_exists(model_dir + "/tokenizer.model")) tok = Tokenizer::load_from_model_dir(model_dir);
   auto model = Transformer::load(model_dir, device, dtype);
   return std::make_unique<Engine>(model, tok, opts, model_dir);
 }
+
+const Tokenizer& Engine::need_tokenizer() const {
+  if (!tok_) fail(name_ + "/tokenizer.model", "missing; text requests need it (token-id requests do not)");
+  return *tok_;
+}
+int64_t Engine::bos_id() const { return tok_ ? tok_->bos_id() : model_->config().bos_token_id; }
+int64_t Engine::eos_id() const { return tok_ ? tok_->eos_id() : model_->config().eos_token_id; }
 
 std::string Engine::description() const {
   std::ostringstream o;
@@ -100,7 +110,7 @@ std::vector<LoglikelihoodResult> Engine::loglikelihood(const std::vector<Loglike
     if (!r.context_ids.empty() || !r.continuation_ids.empty())
       pairs.emplace_back(r.context_ids, r.continuation_ids);
     else
-      pairs.push_back(encode_pair(*tok_, r.context, r.continuation, opts_.add_bos));
+      pairs.push_back(encode_pair(need_tokenizer(), r.context, r.continuation, opts_.add_bos));
   }
   return loglikelihood_tokens(pairs);
 }
@@ -250,8 +260,9 @@ std::vector<GenerateResult> Engine::generate(const std::vector<GenerateRequest>&
   tr.reserve(reqs.size());
   for (const auto& r : reqs) {
     TokenGenRequest t;
-    t.prompt = !r.prompt_ids.empty() ? r.prompt_ids : tok_->encode(r.prompt, opts_.add_bos);
-    if (t.prompt.empty()) t.prompt = {tok_->bos_id()};
+    if (!r.until.empty()) need_tokenizer();
+    t.prompt = !r.prompt_ids.empty() ? r.prompt_ids : need_tokenizer().encode(r.prompt, opts_.add_bos);
+    if (t.prompt.empty()) t.prompt = {bos_id()};
     t.until = r.until;
     t.max_new_tokens = r.max_new_tokens;
     tr.push_back(std::move(t));
@@ -293,7 +304,9 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() > prompts[b].size(); });
   const auto dev = model_->device();
-  const int64_t eos = tok_->eos_id();
+  const int64_t eos = eos_id();
+  for (const auto& r : reqs)
+    if (!r.until.empty()) need_tokenizer();
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(opts_.batch_size)) {
     const size_t end = std::min(order.size(), start + static_cast<size_t>(opts_.batch_size));
     const int64_t B = static_cast<int64_t>(end - start);
@@ -341,7 +354,7 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
             ids[ri].push_back(id);
             bool stop = id == eos || static_cast<int64_t>(ids[ri].size()) >= req.max_new_tokens;
             if (!req.until.empty() && id != eos) {
-              auto text = tok_->decode(ids[ri]);
+              auto text = tok_->decode(ids[ri]);  // until non-empty => tokenizer present
               size_t p = first_stop(text, req.until);
               if (p != std::string::npos) stop = true;
             }
@@ -369,7 +382,7 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
       res.n_tokens = static_cast<int64_t>(res.ids.size());
       std::vector<int64_t> text_ids = res.ids;
       if (!text_ids.empty() && text_ids.back() == eos) text_ids.pop_back();
-      res.text = tok_->decode(text_ids);
+      res.text = tok_ ? tok_->decode(text_ids) : std::string();
       size_t p = first_stop(res.text, reqs[order[start + ri]].until);
       if (p != std::string::npos) res.text.resize(p);
     }

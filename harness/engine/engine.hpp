@@ -58,7 +58,10 @@ class Engine : public LanguageModel {
   std::vector<GenerateResult> generate_tokens(const std::vector<TokenGenRequest>& reqs);
 
   const Transformer& model() const { return *model_; }
-  const Tokenizer& tokenizer() const { return *tok_; }
+  const Tokenizer& tokenizer() const { return need_tokenizer(); }
+  const Tokenizer& need_tokenizer() const;  // throws when the model directory has no tokenizer.model
+  int64_t bos_id() const;                   // tokenizer's, else config.json's
+  int64_t eos_id() const;
   const EngineOptions& options() const { return opts_; }
   int64_t max_length() const { return max_len_; }
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Engine score / generate tokens/s vs HF transformers at batch sizes 1, 32, 128 (H100, bf16).
+# usage: bench/engine/bench_engine.sh [LAYERS]   (default 32; binary from scripts/device/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${BITMERGE_DEVICE_PYTHON:-/opt/torch/.venv/bin/python}
+BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
+LAYERS=${1:-32}
+MODEL=${ENGINE_MODEL_DIR:-${TMPDIR:-/tmp}/bitmerge_engine_llama7b_L${LAYERS}}
+[ -x "$BIN" ] || { echo "bench_engine: $BIN not built; run scripts/device/build.sh first" >&2; exit 2; }
+"$PY" scripts/device/engine_make_model.py "$MODEL" --layers "$LAYERS"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)  $(date -u +%FT%TZ)"
+"$PY" bench/engine/bench_engine.py --bin "$BIN" --model "$MODEL" --batch-sizes "${BATCH_SIZES:-1,32,128}"
