@@ -221,6 +221,12 @@ std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::str
   return d + "/" + m.local_name;
 }
 
+std::string resolve_data_dir(const Family& f) {
+  if (!f.data_dir.empty()) return f.data_dir;
+  if (const char* e = std::getenv("BITMERGE_DATA_DIR"); e && *e) return e;
+  return repo_root() + "/../shared/data";
+}
+
 void require_model_present(const Family& f, const ModelRef& m, const std::string& root) {
   std::string dir = resolve_model_dir(f, m, root);
   std::string probe = dir + (m.format == "lora" ? "/adapter_config.json" : "/config.json");
@@ -235,7 +241,7 @@ void require_model_present(const Family& f, const ModelRef& m, const std::string
 Family load_family(const std::string& path) {
   std::string text = bm::read_text_file(path);
   toml::table t = parse_toml_text(text, path);
-  check_keys(t, {"name", "architecture", "dtype", "models_dir_env", "models_dir", "tokenizer", "base", "experts", "shape"},
+  check_keys(t, {"name", "architecture", "dtype", "models_dir_env", "models_dir", "tokenizer", "data_dir", "base", "experts", "shape"},
              path, "");
   Family f;
   f.file = path;
@@ -247,6 +253,8 @@ Family load_family(const std::string& path) {
   f.models_dir_env = get_str(t, "models_dir_env", path, "", "BITMERGE_MODELS_DIR");
   f.models_dir = expand_env(get_str(t, "models_dir", path, "", ""), path + ": key 'models_dir'");
   f.tokenizer = expand_env(get_str(t, "tokenizer", path, "", ""), path + ": key 'tokenizer'");
+  f.data_dir = expand_env(get_str(t, "data_dir", path, "", ""), path + ": key 'data_dir'");
+  if (!f.data_dir.empty() && f.data_dir[0] != '/') f.data_dir = dirname_of(path) + "/" + f.data_dir;
   auto* base = get_table(t, "base", path, "");
   if (!base) key_fail(path, "base", "missing; add a [base] table with hf_id");
   f.base = parse_model(*base, "base", path, "base.");
@@ -300,6 +308,7 @@ void parse_paper(const toml::table& t, PaperRow& row, const std::vector<std::str
 
 Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, const std::string& file) {
   std::string prefix = "variants[" + std::to_string(idx) + "].";
+  if (auto* n = t.get("name"); n && n->is_string()) prefix = "variants." + *n->value<std::string>() + ".";
   check_keys(t, {"name", "group", "kind", "expert", "position", "method", "experts", "compress", "params", "weights",
                  "merge_method", "paper", "paper_storage_percent"},
              file, prefix);

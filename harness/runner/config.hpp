@@ -34,6 +34,7 @@ struct Family {
   std::string models_dir_env = "BITMERGE_MODELS_DIR";
   std::string models_dir;  // fallback when the env var is unset (relative to the repo root)
   std::string tokenizer;   // optional tokenizer.model path; default: the base's
+  std::string data_dir;    // benchmark files of this family (mini); "" = $BITMERGE_DATA_DIR
   ModelRef base;
   std::vector<ModelRef> experts;  // in file order
   ModelShape shape;
@@ -43,6 +44,8 @@ struct Family {
 
 // Resolved directory of a model: explicit path, else $<models_dir_env>/<local_name>,
 // else <models_dir>/<local_name>. Does not check existence.
+// Benchmark data folder: the family's data_dir, else $BITMERGE_DATA_DIR, else <repo>/../shared/data.
+std::string resolve_data_dir(const Family& f);
 std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& repo_root);
 // Throws a bm::Error naming the model and saying where to put it / how to fetch it.
 void require_model_present(const Family& f, const ModelRef& m, const std::string& repo_root);
@@ -87,7 +90,7 @@ struct EvalSettings {
   std::string hellaswag_metric = "acc_norm";
   std::string gsm8k_prompt = "lm-eval";
   std::string math_subset = "full";  // full | math500
-  std::string template_mode = "per-expert";  // none | per-expert
+  std::string template_mode = "none";  // none | per-expert (the family's per-expert templates)
 };
 
 struct Experiment {

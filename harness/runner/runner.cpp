@@ -251,8 +251,7 @@ nlohmann::json base_provenance(const Experiment& e) {
   p["libraries"] = libs;
   // sha256 of every data file of the benchmarks in the grid.
   json data = json::object();
-  const char* dd = std::getenv("BITMERGE_DATA_DIR");
-  std::string data_dir = dd && *dd ? dd : root + "/../shared/data";
+  std::string data_dir = resolve_data_dir(e.family);
   p["data_dir"] = data_dir;
   for (auto& b : e.benchmarks) {
     std::string d = data_dir + "/" + b;

@@ -1,0 +1,5 @@
+// `bitmerge compare`: defined in harness/runner/verbs.cpp (shared with the runner tests).
+#include "harness/cli/registry.hpp"
+#include "harness/runner/verbs.hpp"
+
+BM_COMMAND(compare, [](CLI::App& app) { bm::runner::add_compare_verb(app); });

@@ -1,0 +1,5 @@
+// `bitmerge run`: defined in harness/runner/verbs.cpp (shared with the runner tests).
+#include "harness/cli/registry.hpp"
+#include "harness/runner/verbs.hpp"
+
+BM_COMMAND(run, [](CLI::App& app) { bm::runner::add_run_verb(app); });

@@ -1,0 +1,5 @@
+// `bitmerge table`: defined in harness/runner/verbs.cpp (shared with the runner tests).
+#include "harness/cli/registry.hpp"
+#include "harness/runner/verbs.hpp"
+
+BM_COMMAND(table, [](CLI::App& app) { bm::runner::add_table_verb(app); });
