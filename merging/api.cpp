@@ -1,0 +1,413 @@
+#include "merging/api.hpp"
+
+#include <sys/stat.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <toml++/toml.h>
+
+#include "harness/core/error.hpp"
+#include "harness/core/log.hpp"
+#include "merging/packed_format.hpp"
+
+namespace bm::merging {
+
+std::optional<Position> paper_position(const std::string& n) {
+  if (n == "chat") return Position::Mlp;
+  if (n == "math" || n == "code") return Position::Attention;
+  return std::nullopt;
+}
+
+static std::vector<std::string> split(const std::string& s, char c) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t p = s.find(c, start);
+    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    if (p == std::string::npos) break;
+    start = p + 1;
+  }
+  return out;
+}
+
+static std::pair<std::string, std::string> split_kv(const std::string& item, const std::string& flag,
+                                                    const std::string& form) {
+  auto eq = item.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+    fail(flag + " " + item, "expected " + form);
+  return {item.substr(0, eq), item.substr(eq + 1)};
+}
+
+std::vector<ExpertSpec> parse_experts_arg(const std::string& s) {
+  std::vector<ExpertSpec> out;
+  for (auto& item : split(s, ',')) {
+    auto [n, p] = split_kv(item, "--experts", "name=DIR[,name=DIR...]");
+    out.push_back({n, p, std::nullopt});
+  }
+  return out;
+}
+
+void apply_compress_arg(MergeSpec& spec, const std::string& s) {
+  for (auto& item : split(s, ',')) {
+    auto [n, p] = split_kv(item, "--compress", "name=attention|mlp|linear|none[,...]");
+    bool found = false;
+    std::vector<std::string> names;
+    for (auto& e : spec.experts) {
+      names.push_back(e.name);
+      if (e.name == n) {
+        e.compress = parse_position(p, "--compress " + item);
+        found = true;
+      }
+    }
+    if (!found) fail("--compress " + item, "no expert named '" + n + "'" + did_you_mean(n, names));
+  }
+}
+
+void apply_param_arg(MergeSpec& spec, const std::string& kv) {
+  auto [k, v] = split_kv(kv, "--param", "key=value or <expert>.key=value");
+  spec.params[k] = v;
+}
+
+MergeSpec load_merge_config(const std::string& path) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail(path, std::string("TOML syntax error: ") + std::string(e.description()) + " at line " +
+                   std::to_string(e.source().begin.line));
+  }
+  MergeSpec s;
+  static const std::set<std::string> known{"method", "base", "output", "route", "device", "experts", "params", "compress"};
+  for (auto& [k, v] : t) {
+    std::string key(k.str());
+    if (!known.count(key))
+      fail(path + ": " + key, "unknown key" + did_you_mean(key, std::vector<std::string>(known.begin(), known.end())));
+  }
+  auto str = [&](const char* key) -> std::string {
+    auto n = t[key];
+    if (!n) return "";
+    if (!n.is_string()) fail(path + ": " + key, "must be a string");
+    return *n.value<std::string>();
+  };
+  s.method = str("method");
+  s.base = str("base");
+  s.output = str("output");
+  s.route = str("route");
+  if (!str("device").empty()) s.device = str("device");
+  if (auto* ex = t["experts"].as_table()) {
+    for (auto& [k, v] : *ex) {
+      ExpertSpec e;
+      e.name = std::string(k.str());
+      if (v.is_string()) {
+        e.path = *v.value<std::string>();
+      } else if (auto* et = v.as_table()) {
+        e.path = (*et)["path"].value_or(std::string());
+        if (auto c = (*et)["compress"].value<std::string>()) e.compress = parse_position(*c, path + ": experts." + e.name);
+        for (const char* pk : {"weight", "density"})
+          if (auto pv = (*et)[pk].value<double>()) s.params[e.name + "." + pk] = std::to_string(*pv);
+      } else {
+        fail(path + ": experts." + e.name, "must be a path string or a table with path");
+      }
+      if (e.path.empty()) fail(path + ": experts." + e.name, "has no path");
+      s.experts.push_back(e);
+    }
+  }
+  if (auto* pt = t["params"].as_table()) {
+    for (auto& [k, v] : *pt) {
+      std::string key(k.str());
+      auto to_s = [&](const toml::node& n, const std::string& where) -> std::string {
+        if (auto d = n.value<double>()) {
+          if (n.is_integer()) return std::to_string(*n.value<int64_t>());
+          std::ostringstream o;
+          o.precision(17);
+          o << *d;
+          return o.str();
+        }
+        if (auto b = n.value<bool>()) return *b ? "true" : "false";
+        if (auto st = n.value<std::string>()) return *st;
+        fail(path + ": " + where, "must be a number, boolean or string");
+      };
+      if (auto* sub = v.as_table()) {
+        for (auto& [k2, v2] : *sub) s.params[key + "." + std::string(k2.str())] = to_s(v2, "params." + key);
+      } else {
+        s.params[key] = to_s(v, "params." + key);
+      }
+    }
+  }
+  if (auto* ct = t["compress"].as_table()) {
+    for (auto& [k, v] : *ct) {
+      std::string n(k.str());
+      auto p = v.value<std::string>();
+      if (!p) fail(path + ": compress." + n, "must be a position string");
+      apply_compress_arg(s, n + "=" + *p);
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Merger::Impl {
+  MergeSpec spec;
+  const MethodInfo* method = nullptr;
+  Params params;
+  std::shared_ptr<Checkpoint> base;
+  std::vector<std::unique_ptr<ExpertSource>> experts;
+  std::vector<std::string> expert_names;
+  Compatibility compat;
+  std::vector<std::string> notes;
+  int route = -1;
+  torch::Device device{torch::kCPU};
+  std::vector<double> thresholds;
+  bool thresholds_ready = false;
+
+  bool needs_global_thresholds() const {
+    if (!params.has("trim") || params.s("trim") != "global") return false;
+    for (auto& n : expert_names)
+      if (params.f("density", n) < 1.0) return true;
+    return false;
+  }
+
+  // Per expert: the |delta| above which the top density fraction of all its
+  // entries lie. Exact (kthvalue) up to 2^26 entries per expert; above, a
+  // log2 histogram with 256 bins per octave (cut within 0.3% of exact).
+  void compute_thresholds() {
+    thresholds.assign(experts.size(), 0.0);
+    const int64_t kExact = int64_t(1) << 26;
+    const int kBinsPerOctave = 256, kOctaves = 96;
+    std::vector<std::vector<torch::Tensor>> parts(experts.size());
+    std::vector<torch::Tensor> hist(experts.size());
+    std::vector<int64_t> total(experts.size(), 0);
+    int64_t all = 0;
+    for (auto& n : base->names()) all += base->info(n).numel();
+    bool exact = all <= kExact;
+    for (auto& n : base->names()) {
+      auto b = base->get(n);
+      auto bf = b.to(torch::kFloat32);
+      for (size_t k = 0; k < experts.size(); ++k) {
+        auto a = experts[k]->delta(n, bf).to_dense().abs().flatten();
+        total[k] += a.numel();
+        if (exact) {
+          parts[k].push_back(a);
+        } else {
+          auto nz = a.masked_select(a > 0);
+          auto bins = ((nz.log2() + 64.0) * kBinsPerOctave).floor().clamp(0, kBinsPerOctave * kOctaves - 1).to(torch::kLong);
+          auto h = torch::bincount(bins, {}, kBinsPerOctave * kOctaves);
+          hist[k] = hist[k].defined() ? hist[k] + h : h;
+        }
+      }
+      release_pages(b);
+    }
+    for (size_t k = 0; k < experts.size(); ++k) {
+      double density = params.f("density", expert_names[k]);
+      auto keep = static_cast<int64_t>(density * static_cast<double>(total[k]));
+      if (density >= 1.0 || keep >= total[k]) {
+        thresholds[k] = 0.0;
+      } else if (keep <= 0) {
+        thresholds[k] = std::numeric_limits<double>::infinity();
+      } else if (exact) {
+        auto cat = torch::cat(parts[k]);
+        thresholds[k] = std::get<0>(torch::kthvalue(cat, total[k] - keep + 1)).item<double>();
+        parts[k].clear();
+      } else {
+        auto h = hist[k].to(torch::kLong);
+        auto acc = h.flip(0).cumsum(0);
+        int64_t idx = (acc >= keep).to(torch::kInt).argmax().item<int64_t>();
+        int64_t bin = h.size(0) - 1 - idx;
+        thresholds[k] = std::exp2(static_cast<double>(bin) / kBinsPerOctave - 64.0);
+      }
+    }
+    thresholds_ready = true;
+  }
+};
+
+Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
+  Impl& I = *impl_;
+  I.spec = spec;
+  if (spec.method.empty()) fail("--method", "no merge method given; known: average, task_arithmetic, ties, dare, dare_ties, routing, onebit");
+  I.method = &find_method(spec.method);
+  if (spec.base.empty()) fail("--base", "no base model directory given");
+  if (spec.experts.empty()) fail("--experts", "no experts given; write name=DIR[,name=DIR...]");
+  for (auto& e : spec.experts) {
+    if (e.name.empty() || e.name.find_first_of(".=, ") != std::string::npos)
+      fail("--experts " + e.name, "expert names must be non-empty without '.', '=', ',' or spaces");
+    if (std::find(I.expert_names.begin(), I.expert_names.end(), e.name) != I.expert_names.end())
+      fail("--experts " + e.name, "expert name given twice");
+    I.expert_names.push_back(e.name);
+  }
+  I.params = resolve_params(*I.method, spec.params, I.expert_names);
+  if (I.method->needs_route) {
+    if (spec.route.empty())
+      fail("--route", "method " + I.method->name + " needs --route <expert> (one of the experts)");
+  } else if (!spec.route.empty()) {
+    fail("--route " + spec.route, "method " + I.method->name + " does not route; drop --route or use routing/onebit");
+  }
+  if (spec.device == "cuda") {
+    if (!torch::cuda::is_available()) fail("--device cuda", "no CUDA device is available; use --device cpu");
+    I.device = torch::Device(torch::kCUDA);
+  } else if (spec.device != "cpu") {
+    fail("--device " + spec.device, "unknown device; use cpu or cuda");
+  }
+  I.base = Checkpoint::open(spec.base);
+  for (auto& e : spec.experts) {
+    struct stat st {};
+    if (stat(e.path.c_str(), &st) != 0) fail(e.path, "expert '" + e.name + "' does not exist; check --experts");
+    std::optional<Position> pos = e.compress;
+    if (!pos && I.method->kind == MethodKind::OneBit) {
+      pos = paper_position(e.name);
+      if (!pos)
+        fail("--compress", "method onebit compresses every expert; expert '" + e.name +
+                               "' has no paper default (chat=mlp, math/code=attention): add --compress " + e.name +
+                               "=attention|mlp|linear|none");
+      I.notes.push_back("expert '" + e.name + "' compressed at " + position_name(*pos) + " (paper default)");
+    }
+    if (S_ISREG(st.st_mode)) {
+      auto src = open_packed_task_vector(e.path, *I.base, e.name);
+      if (pos && *pos != src->position())
+        fail("--compress " + e.name, std::string("the packed file was compressed at ") + position_name(src->position()) +
+                                         ", not " + position_name(*pos) + "; drop --compress for it or recompress");
+      I.experts.push_back(std::move(src));
+    } else {
+      I.experts.push_back(expert_from_checkpoint(e.name, Checkpoint::open(e.path), pos.value_or(Position::None)));
+    }
+  }
+  std::vector<const ExpertSource*> raw;
+  for (auto& e : I.experts) raw.push_back(e.get());
+  I.compat = check_compatible(*I.base, raw);
+  for (auto& l : I.compat.lines()) I.notes.push_back(l);
+  if (!spec.route.empty()) set_route(spec.route);
+}
+
+Merger::~Merger() = default;
+const MergeSpec& Merger::spec() const { return impl_->spec; }
+const Params& Merger::params() const { return impl_->params; }
+const std::vector<std::string>& Merger::names() const { return impl_->base->names(); }
+const ModelConfig& Merger::config() const { return impl_->base->config(); }
+std::string Merger::tokenizer_dir() const { return impl_->base->dir(); }
+std::vector<std::string> Merger::notes() const { return impl_->notes; }
+
+std::vector<std::pair<DType, std::vector<int64_t>>> Merger::infos() const {
+  std::vector<std::pair<DType, std::vector<int64_t>>> v;
+  for (auto& n : names()) {
+    auto i = impl_->base->info(n);
+    v.emplace_back(i.dtype, i.shape);
+  }
+  return v;
+}
+
+void Merger::set_route(const std::string& expert) {
+  auto& N = impl_->expert_names;
+  auto it = std::find(N.begin(), N.end(), expert);
+  if (it == N.end()) fail("--route " + expert, "no expert of that name" + did_you_mean(expert, N));
+  impl_->route = static_cast<int>(it - N.begin());
+  impl_->spec.route = expert;
+}
+
+torch::Tensor Merger::tensor(const std::string& name) {
+  Impl& I = *impl_;
+  if (I.method->needs_route && I.route < 0) fail("--route", "method " + I.method->name + " needs --route");
+  if (I.needs_global_thresholds() && !I.thresholds_ready) I.compute_thresholds();
+  auto b = I.base->get(name);
+  auto dtype = b.scalar_type();
+  TensorJob job;
+  job.name = name;
+  job.role = classify_tensor(name).role;
+  auto bf = b.to(torch::kFloat32);
+  if (bf.data_ptr() == b.data_ptr()) bf = bf.clone();  // never compute on the mapped view
+  release_pages(b);
+  for (auto& e : I.experts) {
+    // Routing needs only the routed expert's delta.
+    if (I.method->kind == MethodKind::Routing && e.get() != I.experts[I.route].get()) {
+      job.deltas.emplace_back();
+      continue;
+    }
+    job.deltas.push_back(e->delta(name, bf).to(I.device));
+  }
+  job.base = bf.to(I.device);
+  job.expert_names = I.expert_names;
+  job.params = &I.params;
+  job.route = I.route;
+  job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
+  auto out = I.method->merge(job);
+  return out.to(torch::kCPU).to(dtype).contiguous();
+}
+
+std::string Merger::provenance_json() const {
+  const Impl& I = *impl_;
+  nlohmann::json j;
+  j["tool"] = "bitmerge merge";
+  j["method"] = I.method->name;
+  j["base"] = {{"dir", I.base->dir()}, {"fingerprint", I.base->fingerprint()}};
+  j["params"] = I.params.global_;
+  j["per_expert_params"] = I.params.per_expert_;
+  j["route"] = I.spec.route;
+  j["device"] = I.spec.device;
+  nlohmann::json ex = nlohmann::json::array();
+  for (auto& e : I.experts)
+    ex.push_back({{"name", e->name()}, {"path", e->path()}, {"compress", position_name(e->position())}});
+  j["experts"] = ex;
+  j["notes"] = I.notes;
+  if (I.thresholds_ready) j["global_trim_thresholds"] = I.thresholds;
+  j["sign_zero"] = "+1";
+  return j.dump(2);
+}
+
+std::vector<std::string> merge_models(const MergeSpec& spec) {
+  if (spec.output.empty()) fail("--output", "no output directory given");
+  Merger m(spec);
+  for (auto& n : m.notes()) log_info("merge: " + n);
+  ModelWriteOptions opts;
+  opts.max_shard_bytes = spec.max_shard_bytes;
+  opts.provenance_json = m.provenance_json();
+  opts.metadata = {{"format", "pt"}, {"bitmerge_method", spec.method}};
+  // Routing to an uncompressed expert: the expert itself, verbatim.
+  if (m.spec().method == "routing") {
+    auto& I = m;
+    (void)I;
+  }
+  const MethodInfo& method = find_method(spec.method);
+  if (method.kind == MethodKind::Routing) {
+    std::shared_ptr<Checkpoint> ck;
+    for (auto& e : spec.experts)
+      if (e.name == spec.route && !e.compress) {
+        struct stat st {};
+        if (stat(e.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) ck = Checkpoint::open(e.path);
+      }
+    if (ck) {
+      std::vector<std::pair<DType, std::vector<int64_t>>> infos;
+      for (auto& n : ck->names()) {
+        auto i = ck->info(n);
+        infos.emplace_back(i.dtype, i.shape);
+      }
+      write_model_dir(
+          spec.output, ck->config(), ck->names(), infos,
+          [&](const std::string& n) {
+            auto t = ck->get(n).clone();
+            return t;
+          },
+          ck->dir(), opts);
+      return m.notes();
+    }
+  }
+  Progress prog("merge " + spec.method, static_cast<int64_t>(m.names().size()));
+  write_model_dir(
+      spec.output, m.config(), m.names(), m.infos(),
+      [&](const std::string& n) {
+        auto t = m.tensor(n);
+        prog.advance(1, n);
+        return t;
+      },
+      m.tokenizer_dir(), opts);
+  prog.finish();
+  return m.notes();
+}
+
+std::map<std::string, torch::Tensor> merge_in_memory(const MergeSpec& spec) {
+  Merger m(spec);
+  std::map<std::string, torch::Tensor> out;
+  for (auto& n : m.names()) out[n] = m.tensor(n);
+  return out;
+}
+
+}  // namespace bm::merging

@@ -1,0 +1,41 @@
+// The packed task-vector file (`bitmerge compress`), a safetensors file:
+//   "<tensor>.signs"  U8  [ceil(numel/8)]  1-bit signs, layout of kernels/onebit.hpp
+//                                            (row-major, element e -> byte e/8, bit e%8,
+//                                            LSB first, bit 1 = delta >= 0, so sign(0) = +1)
+//   "<tensor>.alpha"  F16 []               alpha = mean(|delta|)
+//   "<tensor>"        checkpoint dtype     uncompressed delta (embed, head, norms, and
+//                                            Linear weights outside the position)
+// __metadata__: format = "bitmerge.task_vector", format_version = "1", position,
+// expert (name), expert_dir, expert_fingerprint, base_fingerprint, shapes (JSON
+// object tensor -> original shape of each packed tensor).
+// Readers refuse another base (fingerprint), another format or version, and
+// any inconsistency (missing/extra tensors, sizes, non-finite alpha).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "merging/task_vector.hpp"
+
+namespace bm::merging {
+
+inline constexpr const char* kPackedFormat = "bitmerge.task_vector";
+inline constexpr const char* kPackedVersion = "1";
+
+struct CompressSummary {
+  uint64_t file_bytes = 0;
+  int64_t packed_tensors = 0, dense_tensors = 0;
+  std::vector<std::string> notes;  // vocab notes etc.
+};
+
+// Streams tensor by tensor; writes atomically.
+CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Position position,
+                                         const std::string& expert_name, const std::string& out_path);
+
+// Opens a packed file as an expert for `base` (checks fingerprint and format).
+std::unique_ptr<ExpertSource> open_packed_task_vector(const std::string& path, const Checkpoint& base,
+                                                      const std::string& name = "");
+
+// True when `path` is a file whose metadata says it is a packed task vector.
+bool is_packed_task_vector(const std::string& path);
+
+}  // namespace bm::merging

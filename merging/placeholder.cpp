@@ -1,1 +1,0 @@
-int bm_merging_placeholder() { return 0; }

@@ -1,0 +1,95 @@
+// Merge methods: an explicit registry (methods/*.cpp, one file each) with
+// typed parameters and defaults. Per-expert parameters (weight, density) can
+// be overridden per expert ("math.density=0.3"); the others are global.
+// TA, TIES and DARE are one generalized routine (general.hpp); routing and
+// onebit (1bit-Merging) compose it.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "merging/task_vector.hpp"
+
+namespace bm::merging {
+
+enum class ParamType { Float, Int, Bool, Choice };
+
+struct ParamSpec {
+  std::string name;
+  ParamType type = ParamType::Float;
+  std::string default_value;
+  bool per_expert = false;
+  std::string help;
+  std::vector<std::string> choices;  // ParamType::Choice
+  double min = -1e300, max = 1e300;  // Float/Int range (inclusive)
+};
+
+// Validated parameter values of one merge.
+class Params {
+ public:
+  double f(const std::string& key, const std::string& expert = "") const;
+  int64_t i(const std::string& key) const;
+  bool b(const std::string& key) const;
+  const std::string& s(const std::string& key) const;
+  bool has(const std::string& key) const { return global_.count(key) > 0; }
+  std::map<std::string, std::string> global_;
+  std::map<std::string, std::map<std::string, std::string>> per_expert_;  // expert -> key -> value
+};
+
+// Everything one tensor's merge needs.
+struct TensorJob {
+  std::string name;
+  Role role = Role::Other;
+  torch::Tensor base;                     // fp32, on the compute device
+  std::vector<Delta> deltas;              // per expert, on the compute device
+  std::vector<std::string> expert_names;  // same order
+  const Params* params = nullptr;
+  int route = -1;                                 // index of the routed expert, -1 if none
+  const std::vector<double>* global_thresholds = nullptr;  // per expert |delta| cut (trim=global)
+};
+
+using TensorMerge = std::function<torch::Tensor(const TensorJob&)>;  // returns the merged fp32 tensor
+
+enum class MethodKind { General, Routing, OneBit };
+
+struct MethodInfo {
+  std::string name;
+  std::string summary;
+  MethodKind kind = MethodKind::General;
+  std::vector<ParamSpec> params;
+  bool needs_route = false;
+  TensorMerge merge;
+};
+
+// The registry, in a fixed order.
+const std::vector<MethodInfo>& merge_methods();
+// Throws bm::Error with the closest name for unknown methods.
+const MethodInfo& find_method(const std::string& name);
+std::vector<std::string> method_names();
+
+// Parses "key=value" / "expert.key=value" settings against the method's
+// specs (unknown key -> error with the closest name; bad value -> error with
+// the type/range), fills defaults.
+Params resolve_params(const MethodInfo& m, const std::map<std::string, std::string>& settings,
+                      const std::vector<std::string>& expert_names);
+
+// Method constructors (methods/*.cpp).
+MethodInfo method_average();
+MethodInfo method_task_arithmetic();
+MethodInfo method_ties();
+MethodInfo method_dare();
+MethodInfo method_dare_ties();
+MethodInfo method_routing();
+MethodInfo method_onebit();
+
+// Common parameter specs.
+ParamSpec param_weight();
+ParamSpec param_lambda(double def = 1.0);
+ParamSpec param_density(double def);
+ParamSpec param_seed();
+ParamSpec param_trim();
+
+}  // namespace bm::merging
