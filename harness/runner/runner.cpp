@@ -47,6 +47,7 @@ class SyntheticBackend : public Backend {
       o.n_items = e.eval.limit > 0 ? e.eval.limit : 10;
       o.extra["worker_pid"] = static_cast<int64_t>(::getpid());
       if (const char* g = std::getenv("CUDA_VISIBLE_DEVICES")) o.extra["cuda_visible_devices"] = g;
+      if (const char* t = std::getenv("SLURM_ARRAY_TASK_ID")) o.extra["slurm_array_task_id"] = t;
       done(*c, o);
     }
   }
