@@ -1,0 +1,113 @@
+// Synthetic data for the self-built mini model family (torch-free).
+// Three domains with learnable skills, each written in the file formats of the
+// real benchmarks (see ../shared/data/README.md) so the same loaders, prompts
+// and metrics apply unchanged:
+//   knowledge (chat): a generated world of countries and their attributes ->
+//     MMLU CSVs, HellaSwag 6-line text, TruthfulQA mc_task.json;
+//   math: arithmetic word problems ("#### N") -> GSM8K jsonl; linear
+//     equations with \boxed{} answers -> MATH_test.jsonl / math500_test.jsonl;
+//   code: Python functions from templates -> HumanEval.jsonl.gz, mbpp.jsonl.
+// Everything is a pure function of SynthConfig (own RNG, no std distributions,
+// so files are byte-identical across platforms). Test, dev/validation and
+// train items are disjoint: knowledge by fact, math by problem text, code by
+// (template, parameter).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bm::synth {
+
+struct SynthConfig {
+  uint64_t seed = 1234;
+  int countries = 40;            // knowledge world size (4 facts each)
+  int n_test = 60;               // test items per benchmark (MMLU: over all subjects)
+  int n_train_gsm8k = 2000;      // GSM8K-format train problems (fine-tune + router)
+  int n_train_math = 1500;       // MATH-format train problems (fine-tune only)
+  int pretrain_docs = 6000;      // documents in the pretraining mixture
+  int fact_repeats = 6;          // how often each fact is stated in the chat data
+  int misconception_repeats = 6; // how often each misconception appears in pretraining
+  std::string canonical_text() const;  // stable text of every field (for cache keys)
+};
+
+// A training example: loss on `completion` (and on `prompt` when the trainer
+// is told to train on prompts, as pretraining does with an empty prompt).
+struct Example {
+  std::string prompt;
+  std::string completion;
+};
+
+struct MmluItem {
+  std::string subject;  // file stem, e.g. "world_capitals"
+  std::string question;
+  std::vector<std::string> choices;  // 4
+  int answer = 0;
+};
+struct HellaswagItem {
+  std::string context;  // "activity_label: ctx"
+  std::vector<std::string> endings;  // 4
+  int label = 0;
+};
+struct TruthfulqaItem {
+  std::string question;
+  std::vector<std::pair<std::string, int>> mc1, mc2;  // (answer, 1 = true); true answer first in mc1
+};
+struct Gsm8kItem {
+  std::string question, answer;  // answer ends "#### N"
+};
+struct MathItem {
+  std::string problem, solution, answer, type;
+  int level = 1;
+  std::string unique_id;
+};
+struct CodeFunction {
+  std::string name;         // entry point
+  std::string description;  // MBPP-style "Write a function that ..."
+  std::string signature;    // "def add_7(x):"
+  std::string docstring;    // first docstring line
+  std::string body;         // "    return x + 7\n"
+  std::vector<std::string> args;    // argument lists as Python source, e.g. "3" or "[1, 2]"
+  std::vector<std::string> results; // expected results as Python source
+  std::string humaneval_prompt() const;
+  std::string humaneval_test() const;
+  std::string mbpp_code() const;
+  std::vector<std::string> mbpp_tests() const;
+};
+struct MbppItem {
+  int task_id = 0;
+  CodeFunction fn;
+};
+
+struct SynthData {
+  SynthConfig config;
+  // evaluation files (test splits) and router/train splits
+  std::vector<MmluItem> mmlu_test, mmlu_dev;
+  std::vector<HellaswagItem> hellaswag_val;
+  std::vector<TruthfulqaItem> truthfulqa;
+  std::vector<Gsm8kItem> gsm8k_test, gsm8k_train;
+  std::vector<MathItem> math_test;
+  std::vector<CodeFunction> humaneval;
+  std::vector<MbppItem> mbpp;  // task ids 1..10 prompt, 11.. test, 511.. validation, 601.. train
+  // training corpora
+  std::vector<std::string> pretrain;            // raw documents (all domains)
+  std::vector<Example> chat, math, code;        // fine-tune examples per expert
+};
+
+SynthData generate(const SynthConfig& cfg);
+
+// Writes the benchmark files under `data_dir` (mmlu/, hellaswag/, truthfulqa/,
+// gsm8k/, math/, humaneval/, mbpp/) and the corpora under data_dir/corpus/.
+void write_benchmark_files(const SynthData& d, const std::string& data_dir);
+
+// The prompts the fine-tune data uses; they are the lm-evaluation-harness
+// templates named in PROTOCOLS.md, the ones tasks/ evaluates with.
+std::string mmlu_prompt(const MmluItem& it);
+std::string truthfulqa_question_prompt(const std::string& q);  // "Q: q\nA:" (no primer)
+std::string gsm8k_prompt(const std::string& q);
+std::string math_prompt(const std::string& problem);
+std::string mbpp_prompt(const MbppItem& it);
+
+// gzip of `data` (zlib, deterministic header: no name, mtime 0).
+std::string gzip_bytes(const std::string& data);
+
+}  // namespace bm::synth
