@@ -401,8 +401,10 @@ DownloadResult download_file(const std::string& url, const std::string& dest, co
         result.bytes = file_size(dest);
         return result;
       }
-      if (status == 416 && !restarted_after_bad_range) {
-        // The kept part was not a prefix of this file: start from scratch once.
+      if (have > 0 && !restarted_after_bad_range) {
+        // Bytes kept from an earlier transfer were not a prefix of this file
+        // (changed upstream, or a stale part): start from scratch once.
+        log_warn(url + ": resumed download does not verify (" + why + "); downloading it again from the start");
         restarted_after_bad_range = true;
         if (ftruncate(fd, 0) != 0) fail(part, std::string("cannot truncate: ") + strerror(errno));
         continue;
