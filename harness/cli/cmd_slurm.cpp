@@ -1,4 +1,5 @@
-// `bitmerge slurm`: defined in harness/runner/verbs.cpp (shared with the runner tests).
+// `bitmerge slurm submit|collect`: defined in harness/runner/verbs.cpp. The
+// array tasks run `bitmerge run`, which has the model backend.
 #include "harness/cli/registry.hpp"
 #include "harness/runner/verbs.hpp"
 

@@ -120,7 +120,7 @@ toml::table parse_toml_text(const std::string& text, const std::string& file) {
 
 const std::vector<std::string> kPositions = {"none", "attention", "mlp", "linear"};
 const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge", "routing", "onebit_merging"};
-const std::vector<std::string> kMethods = {"task_arithmetic", "ties", "dare_ties", "dare_linear"};
+const std::vector<std::string> kMethods = {"task_arithmetic", "ties", "dare_ties", "dare_linear", "dare"};
 const std::vector<std::string> kTemplates = {"none", "llama2-chat", "mistral-inst", "alpaca"};
 
 ModelRef parse_model(const toml::table& t, const std::string& name, const std::string& file,
@@ -330,7 +330,8 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   check_choice(v.position, kPositions, file, prefix + "position");
   v.method = get_str(t, "method", file, prefix, "");
   v.merge_method = get_str(t, "merge_method", file, prefix, "ties");
-  check_choice(v.merge_method, kMethods, file, prefix + "merge_method");
+  // 1bit-Merging = routed base + TIES of the other compressed task vectors (merging's "onebit").
+  check_choice(v.merge_method, {"ties"}, file, prefix + "merge_method");
   v.experts = get_str_list(t, "experts", file, prefix);
   if (auto* c = get_table(t, "compress", file, prefix))
     for (auto&& [k, val] : *c) {
@@ -344,7 +345,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   for (const char* tabname : {"params", "weights"}) {
     if (auto* p = get_table(t, tabname, file, prefix)) {
       if (std::string(tabname) == "params")
-        check_keys(*p, {"lambda", "density", "drop_rate", "seed"}, file, prefix + "params.");
+        check_keys(*p, {"lambda", "density", "seed"}, file, prefix + "params.");
       for (auto&& [k, val] : *p) {
         std::string key(k.str());
         if (std::string(tabname) == "weights") need_expert(key, "weights." + key);
@@ -394,7 +395,6 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   e.benchmarks = get_str_list(t, "benchmarks", file, "");
   if (e.benchmarks.empty()) e.benchmarks = paper_benchmarks();
   std::vector<std::string> known = paper_benchmarks();
-  for (auto& b : {"synth_qa", "synth_arith", "synth_code", "synth_chat"}) known.push_back(b);
   for (auto& b : e.benchmarks) check_choice(b, known, file, "benchmarks");
   e.seed = static_cast<uint64_t>(get_int(t, "seed", file, "", 0));
   e.backend = get_str(t, "backend", file, "", "model");
@@ -441,8 +441,7 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   // Default benchmark -> domain labels (the paper's experts).
   std::map<std::string, std::string> dflt = {{"mmlu", "chat"},  {"hellaswag", "chat"}, {"truthfulqa", "chat"},
                                              {"gsm8k", "math"}, {"math", "math"},      {"mbpp", "code"},
-                                             {"humaneval", "code"}, {"synth_qa", "chat"}, {"synth_chat", "chat"},
-                                             {"synth_arith", "math"}, {"synth_code", "code"}};
+                                             {"humaneval", "code"}};
   for (auto& b : e.benchmarks)
     if (!e.router.domain_of.count(b) && dflt.count(b)) e.router.domain_of[b] = dflt[b];
 

@@ -10,17 +10,16 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/model_config.hpp"
+#include "tasks/common/task.hpp"
 
 namespace bm::runner {
 
 std::string task_version(const std::string& b) {
-  // Kept here until tasks/ exports per-benchmark versions; bump on any change
-  // to a loader, prompt or metric.
-  static const std::map<std::string, std::string> v = {
-      {"mmlu", "mmlu-1"},   {"hellaswag", "hellaswag-1"}, {"truthfulqa", "truthfulqa-1"}, {"gsm8k", "gsm8k-1"},
-      {"math", "math-1"},   {"mbpp", "mbpp-1"},           {"humaneval", "humaneval-1"}};
-  auto it = v.find(b);
-  return it == v.end() ? b + "-1" : it->second;
+  // The task's own version (tasks/ bumps it whenever scores could change).
+  static std::map<std::string, std::string> cache;
+  auto it = cache.find(b);
+  if (it != cache.end()) return it->second;
+  return cache[b] = bm::make_task(b)->version();
 }
 
 std::string variant_template(const Experiment& e, const Variant& v) {

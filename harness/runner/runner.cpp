@@ -139,6 +139,12 @@ void worker_loop(const Experiment& e, const std::vector<Cell>& cells, const std:
 
 }  // namespace
 
+static std::function<void(const Experiment&)>& fetcher() {
+  static std::function<void(const Experiment&)> f;
+  return f;
+}
+void set_checkpoint_fetcher(std::function<void(const Experiment&)> f) { fetcher() = std::move(f); }
+
 void register_backend(const std::string& name, BackendFactory f) { backends()[name] = std::move(f); }
 
 std::unique_ptr<Backend> make_backend(const Experiment& e) {
@@ -340,7 +346,13 @@ RunSummary run_experiment(Experiment e, const RunOptions& o) {
                " cached, " + std::to_string(todo) + " to run (results in " + e.results_dir + ")");
   nlohmann::json backend_prov = nlohmann::json::object();
   if (todo > 0) {
-    if (e.backend == "model") check_checkpoints(e);
+    if (e.backend == "model") {
+      if (o.fetch) {
+        if (!fetcher()) bm::fail("--fetch", "this program cannot download checkpoints; use the bitmerge CLI");
+        fetcher()(e);
+      }
+      check_checkpoints(e);
+    }
     if (o.gpus.size() <= 1) {
       if (o.gpus.size() == 1) ::setenv("CUDA_VISIBLE_DEVICES", std::to_string(o.gpus[0]).c_str(), 1);
       auto backend = make_backend(e);

@@ -34,6 +34,9 @@ class Backend {
   virtual nlohmann::json provenance() const { return nlohmann::json::object(); }
 };
 
+// Downloads missing checkpoints (set by the model backend; used by run --fetch).
+void set_checkpoint_fetcher(std::function<void(const Experiment&)> f);
+
 using BackendFactory = std::function<std::unique_ptr<Backend>(const Experiment&)>;
 void register_backend(const std::string& name, BackendFactory f);
 std::unique_ptr<Backend> make_backend(const Experiment& e);  // by e.backend; throws naming the key
@@ -44,6 +47,7 @@ struct RunOptions {
   std::optional<int64_t> limit;          // --limit N overrides eval.limit
   std::vector<size_t> only_cells;        // Slurm: evaluate just these cell indices
   std::vector<size_t> only_variants;     // Slurm: evaluate just these variant indices
+  bool fetch = false;                    // download missing checkpoints first
   bool write_results = true;             // assemble results.json at the end
   std::string results_dir;               // override
 };

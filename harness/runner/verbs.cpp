@@ -17,7 +17,7 @@ namespace bm::runner {
 void add_run_verb(CLI::App& app) {
   struct Opts {
     std::vector<std::string> configs;
-    bool dry_run = false, no_results = false;
+    bool dry_run = false, no_results = false, fetch = false;
     std::string gpus, results_dir, backend;
     int64_t limit = -1;
     std::vector<size_t> only_cells, only_variants;
@@ -32,6 +32,7 @@ void add_run_verb(CLI::App& app) {
   sub->add_option("--backend", o->backend, "override the config's backend (model | synthetic)");
   sub->add_option("--only-cell", o->only_cells, "evaluate only these cell indices (Slurm array tasks)");
   sub->add_option("--only-variant", o->only_variants, "evaluate only these variant indices (Slurm array tasks)");
+  sub->add_flag("--fetch", o->fetch, "download missing checkpoints (hf_id in the family file) first");
   sub->add_flag("--no-results", o->no_results, "do not assemble results.json (Slurm tasks; use slurm collect)");
   sub->callback([o] {
     for (auto& path : o->configs) {
@@ -49,6 +50,7 @@ void add_run_verb(CLI::App& app) {
       ro.only_cells = o->only_cells;
       ro.only_variants = o->only_variants;
       ro.write_results = !o->no_results;
+      ro.fetch = o->fetch;
       RunSummary s = run_experiment(e, ro);
       if (!o->dry_run) {
         std::cout << e.name << ": " << s.total << " cells, " << s.cached << " cached, " << s.evaluated

@@ -1,0 +1,338 @@
+#include "harness/runner/model_backend.hpp"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/core/log.hpp"
+#include "harness/engine/engine.hpp"
+#include "harness/fetch/fetch.hpp"
+#include "harness/models/arch.hpp"
+#include "harness/models/tokenizer.hpp"
+#include "harness/models/transformer.hpp"
+#include "harness/runner/cache.hpp"
+#include "harness/runner/router.hpp"
+#include "harness/runner/runner.hpp"
+#include "merging/api.hpp"
+#include "tasks/common/eval.hpp"
+#include "tasks/common/task.hpp"
+
+namespace bm::runner {
+namespace {
+
+using nlohmann::json;
+
+std::string device_name() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
+
+std::string dtype_name(const Experiment& e) { return device_name() == "cpu" ? "float32" : e.family.dtype; }
+
+std::string model_dir(const Experiment& e, const std::string& name) {
+  const ModelRef& m = name == "base" ? e.family.base : *e.family.expert(name);
+  return resolve_model_dir(e.family, m, repo_root());
+}
+
+std::string task_name(const Experiment& e, const std::string& bench) {
+  return bench == "math" && e.eval.math_subset == "math500" ? "math500" : bench;
+}
+
+EvalOptions eval_options(const Experiment& e, const std::string& tmpl) {
+  EvalOptions o;
+  o.data_dir = resolve_data_dir(e.family);
+  o.limit = e.eval.limit;
+  o.max_new_tokens = e.eval.max_new_tokens;
+  o.progress = true;
+  if (tmpl != "none" && tmpl.rfind("routed(", 0) != 0) o.templates["*"] = tmpl;
+  return o;
+}
+
+EngineOptions engine_options(const Experiment& e) {
+  EngineOptions o;
+  o.device = device_name();
+  o.dtype = dtype_name(e);
+  o.batch_size = e.eval.batch_size;
+  o.add_bos = e.eval.add_bos;
+  return o;
+}
+
+// The merge that builds variant `v` (routed to `route` for routing / onebit).
+merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::string& route) {
+  merging::MergeSpec s;
+  s.base = model_dir(e, "base");
+  s.device = device_name();
+  std::vector<std::string> experts = v.experts;
+  if (v.kind == "compressed" || v.kind == "expert") experts = {v.expert};
+  for (auto& x : experts) {
+    merging::ExpertSpec es;
+    es.name = x;
+    es.path = model_dir(e, x);
+    std::string pos = v.kind == "compressed" ? v.position : (v.compress.count(x) ? v.compress.at(x) : "none");
+    if (pos != "none") es.compress = parse_position(pos, e.file + ": variants." + v.name);
+    s.experts.push_back(es);
+  }
+  if (v.kind == "expert" || v.kind == "compressed") {
+    s.method = "task_arithmetic";  // base + 1.0 * (compressed) task vector = the (1-bit) expert
+    s.params["lambda"] = "1";
+  } else if (v.kind == "merge") {
+    s.method = v.method == "dare_linear" ? "dare" : v.method;
+  } else if (v.kind == "routing") {
+    s.method = "routing";
+    s.route = route;
+  } else if (v.kind == "onebit_merging") {
+    s.method = "onebit";
+    s.route = route;
+  }
+  if (v.kind != "expert" && v.kind != "compressed")
+    for (auto& [k, val] : v.params) s.params[k] = std::to_string(val);
+  for (auto& [x, w] : v.weights) s.params[x + ".weight"] = std::to_string(w);
+  return s;
+}
+
+std::unique_ptr<LanguageModel> build_model(const Experiment& e, const Variant& v, const std::string& route) {
+  EngineOptions eo = engine_options(e);
+  // A full-precision HF expert (or the base) is loaded as is.
+  if (v.kind == "base") return Engine::load(model_dir(e, "base"), eo);
+  if (v.kind == "expert" && e.family.expert(v.expert)->format == "hf") return Engine::load(model_dir(e, v.expert), eo);
+  if (v.kind == "routing" && e.family.expert(route)->format == "hf") return Engine::load(model_dir(e, route), eo);
+  merging::Merger m(merge_spec(e, v, route));
+  for (auto& n : m.notes()) log_info(v.name + ": " + n);
+  std::map<std::string, torch::Tensor> w;
+  bm::Progress bar("build " + v.name + (route.empty() ? "" : " -> " + route), static_cast<int64_t>(m.names().size()));
+  for (auto& n : m.names()) {
+    w[n] = m.tensor(n);
+    bar.advance(1);
+  }
+  bar.finish();
+  torch::Device dev = parse_device(eo.device);
+  auto model = std::make_shared<Transformer>(m.config(), std::move(w), dev, parse_dtype_name(eo.dtype, dev));
+  auto tok = Tokenizer::load_from_model_dir(m.tokenizer_dir());
+  return std::make_unique<Engine>(model, tok, eo, v.name + (route.empty() ? "" : "->" + route));
+}
+
+// Headline score in percent, honouring the experiment's metric choices.
+CellOutcome outcome_of(const Experiment& e, const std::string& bench, const TaskResult& r) {
+  CellOutcome o;
+  std::string metric = r.headline_metric;
+  if (bench == "hellaswag" && r.metrics.contains(e.eval.hellaswag_metric)) metric = e.eval.hellaswag_metric;
+  if (bench == "truthfulqa" && r.metrics.contains(e.eval.truthfulqa_metric)) metric = e.eval.truthfulqa_metric;
+  if (!r.metrics.contains(metric))
+    bm::fail(bench, "task result has no metric '" + metric + "'; check the task's metric names");
+  o.metric = metric;
+  o.score = 100.0 * r.metrics[metric].get<double>();
+  o.n_items = static_cast<int64_t>(r.samples.size());
+  o.extra = task_result_json(r);
+  for (auto& s : r.samples) o.samples.push_back(sample_to_json(s));
+  return o;
+}
+
+// A LanguageModel that answers nothing useful: used to read each item's prompt.
+class PromptRecorder : public LanguageModel {
+ public:
+  std::vector<LoglikelihoodResult> loglikelihood(const std::vector<LoglikelihoodRequest>& r) override {
+    return std::vector<LoglikelihoodResult>(r.size());
+  }
+  std::vector<GenerateResult> generate(const std::vector<GenerateRequest>& r) override {
+    return std::vector<GenerateResult>(r.size());
+  }
+};
+
+json partial_json(const TaskResult& r) {
+  json s = json::array();
+  for (auto& x : r.samples) s.push_back(sample_to_json(x));
+  json files = json::array();
+  for (auto& [p, h] : r.data_files) files.push_back({p, h});
+  return {{"task", r.task},         {"version", r.version},         {"template", r.template_name},
+          {"headline", r.headline_metric}, {"note", r.headline_note}, {"data_format", r.data_format},
+          {"data_files", files},    {"metrics", r.metrics},         {"seconds", r.seconds},
+          {"samples", s}};
+}
+
+TaskResult partial_from_json(const json& j) {
+  TaskResult r;
+  r.task = j.at("task");
+  r.version = j.at("version");
+  r.template_name = j.at("template");
+  r.headline_metric = j.at("headline");
+  r.headline_note = j.value("note", "");
+  r.data_format = j.value("data_format", "");
+  for (auto& f : j.at("data_files")) r.data_files.emplace_back(f[0].get<std::string>(), f[1].get<std::string>());
+  r.metrics = j.at("metrics");
+  r.seconds = j.value("seconds", 0.0);
+  for (auto& s : j.at("samples")) r.samples.push_back(sample_from_json(s));
+  return r;
+}
+
+class ModelBackend : public Backend {
+ public:
+  void evaluate_variant(const Experiment& e, const Variant& v, const std::vector<const Cell*>& cells,
+                        const std::function<void(const Cell&, const CellOutcome&)>& done) override {
+    if (v.kind == "routing" || v.kind == "onebit_merging") return evaluate_routed(e, v, cells, done);
+    auto lm = build_model(e, v, "");
+    description_ = lm->description();
+    for (const Cell* c : cells) {
+      EvalOptions eo = eval_options(e, variant_template(e, v));
+      auto rs = evaluate(*lm, {task_name(e, c->benchmark)}, eo);
+      done(*c, outcome_of(e, c->benchmark, rs.at(0)));
+    }
+  }
+
+  json provenance() const override {
+    json p;
+    p["libraries"]["torch"] = TORCH_VERSION;
+    p["device"] = device_name();
+    if (device_name() == "cuda") {
+      std::string out;
+      if (FILE* f = ::popen("nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null", "r")) {
+        char buf[256];
+        while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+        ::pclose(f);
+      }
+      p["gpu"] = out;
+    }
+    if (!description_.empty()) p["last_model"] = description_;
+    return p;
+  }
+
+ private:
+  std::string description_;
+
+  // Domain index per expert for the router.
+  std::vector<std::string> domains(const Experiment& e, const Variant& v) const {
+    std::vector<std::string> d;
+    for (auto& x : v.experts) d.push_back(e.family.expert(x)->domain);
+    return d;
+  }
+
+  Router load_or_train_router(const Experiment& e, const Variant& v, Transformer& base, const Tokenizer& tok) {
+    json key = {{"router", variant_spec(e, v, true)["router"]},
+                {"base", model_fingerprint(e.family, e.family.base)},
+                {"domains", domains(e, v)},
+                {"seed", e.seed},
+                {"data_dir", resolve_data_dir(e.family)}};
+    std::string h = bm::sha256_hex(key.dump()).substr(0, 16);
+    std::string dir = e.results_dir + "/router";
+    bm::make_dirs(dir);
+    FileLock lock(dir, "router-" + h);
+    lock.lock();
+    std::string path = dir + "/router-" + h + ".pt";
+    if (bm::file_exists(path)) return Router::load(path);
+    auto data = router_training_data(resolve_data_dir(e.family), domains(e, v), e.router.train_per_domain, e.seed);
+    log_info("router: " + std::to_string(data.texts.size()) + " training prompts, features at layer " +
+             std::to_string(e.router.layer));
+    auto x = router_features(base, tok, data.texts, e.router.layer);
+    auto y = torch::tensor(data.labels, torch::kLong);
+    Router r(x.size(1), e.router.hidden, static_cast<int64_t>(v.experts.size()), e.seed);
+    double acc = r.train(x, y, e.router.epochs, e.router.lr);
+    r.save(path);
+    bm::write_file_atomic(dir + "/router-" + h + ".json",
+                          json{{"key", key}, {"train_accuracy", acc}, {"n_train", data.texts.size()}}.dump(1) + "\n");
+    log_info("router: training accuracy " + std::to_string(acc));
+    return r;
+  }
+
+  void evaluate_routed(const Experiment& e, const Variant& v, const std::vector<const Cell*>& cells,
+                       const std::function<void(const Cell&, const CellOutcome&)>& done) {
+    CellStore store(e.results_dir);
+    std::string pdir = store.dir() + "/partial";
+    bm::make_dirs(pdir);
+    auto tmpl_of = [&](const std::string& x) {
+      return e.eval.template_mode == "per-expert" ? e.family.expert(x)->template_name : std::string("none");
+    };
+    // 1. Route every item of every cell.
+    std::map<std::string, std::map<std::string, std::vector<std::string>>> groups;  // cell key -> expert -> ids
+    std::map<std::string, double> router_acc;
+    {
+      std::unique_ptr<Router> router;
+      std::shared_ptr<Transformer> base;
+      std::shared_ptr<Tokenizer> tok;
+      if (e.router.mode == "trained") {
+        torch::Device dev = parse_device(device_name());
+        base = Transformer::load(model_dir(e, "base"), dev, parse_dtype_name(dtype_name(e), dev));
+        tok = Tokenizer::load_from_model_dir(model_dir(e, "base"));
+        router = std::make_unique<Router>(load_or_train_router(e, v, *base, *tok));
+      }
+      for (const Cell* c : cells) {
+        PromptRecorder rec;
+        EvalOptions eo = eval_options(e, "none");
+        eo.progress = false;
+        auto rs = evaluate(rec, {task_name(e, c->benchmark)}, eo);
+        std::vector<std::string> ids, prompts;
+        for (auto& s : rs.at(0).samples) ids.push_back(s.id), prompts.push_back(s.prompt);
+        int64_t oracle = -1;
+        auto dom = e.router.domain_of.find(c->benchmark);
+        for (size_t k = 0; k < v.experts.size(); ++k)
+          if (dom != e.router.domain_of.end() && e.family.expert(v.experts[k])->domain == dom->second)
+            oracle = static_cast<int64_t>(k);
+        std::vector<int64_t> pick(ids.size(), oracle);
+        if (router) pick = router->predict(router_features(*base, *tok, prompts, e.router.layer));
+        size_t right = 0;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          if (pick[i] < 0) bm::fail(e.file, "oracle routing: benchmark " + c->benchmark + " maps to no expert; set router.domain_of");
+          groups[c->key][v.experts[static_cast<size_t>(pick[i])]].push_back(ids[i]);
+          right += pick[i] == oracle;
+        }
+        if (oracle >= 0 && !ids.empty()) router_acc[c->key] = 100.0 * static_cast<double>(right) / static_cast<double>(ids.size());
+      }
+    }
+    // 2. One model per routed expert; evaluate each cell's group on it (saved, so a kill loses one group).
+    for (auto& x : v.experts) {
+      std::vector<const Cell*> need;
+      for (const Cell* c : cells)
+        if (groups[c->key].count(x) && !bm::file_exists(pdir + "/" + c->key + "-" + x + ".json")) need.push_back(c);
+      if (need.empty()) continue;
+      auto lm = build_model(e, v, x);
+      description_ = lm->description();
+      for (const Cell* c : need) {
+        EvalOptions eo = eval_options(e, tmpl_of(x));
+        std::string t = task_name(e, c->benchmark);
+        eo.item_ids[t] = groups[c->key][x];
+        auto rs = evaluate(*lm, {t}, eo);
+        bm::write_file_atomic(pdir + "/" + c->key + "-" + x + ".json", partial_json(rs.at(0)).dump() + "\n");
+      }
+    }
+    // 3. Combine the groups of each cell into one result.
+    for (const Cell* c : cells) {
+      std::vector<TaskResult> parts;
+      json routed = json::object();
+      for (auto& [x, ids] : groups[c->key]) {
+        parts.push_back(partial_from_json(json::parse(bm::read_text_file(pdir + "/" + c->key + "-" + x + ".json"))));
+        routed[x] = ids.size();
+      }
+      TaskResult all = combine_results(parts);
+      CellOutcome o = outcome_of(e, c->benchmark, all);
+      o.extra["routed_items"] = routed;
+      o.extra["router_mode"] = e.router.mode;
+      if (router_acc.count(c->key)) o.extra["router_accuracy"] = router_acc[c->key];
+      done(*c, o);
+    }
+  }
+};
+
+}  // namespace
+
+void fetch_missing_checkpoints(const Experiment& e) {
+  std::set<std::string> needed = {"base"};
+  for (auto& v : e.variants) {
+    if (!v.expert.empty()) needed.insert(v.expert);
+    for (auto& x : v.experts) needed.insert(x);
+  }
+  for (auto& n : needed) {
+    const ModelRef& m = n == "base" ? e.family.base : *e.family.expert(n);
+    std::string dir = resolve_model_dir(e.family, m, repo_root());
+    std::string probe = dir + (m.format == "lora" ? "/adapter_config.json" : "/config.json");
+    if (bm::file_exists(probe) || m.hf_id.empty()) continue;
+    log_info("fetching " + m.hf_id + " into " + dir);
+    fetch_hf_model(m.hf_id, m.revision.empty() ? "main" : m.revision, dir);
+  }
+}
+
+void register_model_backend() {
+  register_backend("model", [](const Experiment&) -> std::unique_ptr<Backend> { return std::make_unique<ModelBackend>(); });
+  set_checkpoint_fetcher(fetch_missing_checkpoints);
+}
+
+}  // namespace bm::runner

@@ -1,0 +1,184 @@
+#include "harness/runner/router.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <dirent.h>
+#include <random>
+#include <sstream>
+
+#include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "tasks/common/io.hpp"
+
+namespace bm::runner {
+namespace {
+
+std::vector<std::string> chat_prompts(const std::string& data_dir) {
+  std::string dir = data_dir + "/mmlu/dev";
+  std::vector<std::string> files;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 8 && n.substr(n.size() - 8) == "_dev.csv") files.push_back(n);
+    }
+    ::closedir(d);
+  }
+  if (files.empty()) bm::fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> out;
+  for (auto& f : files) {
+    std::string subject = bm::replace_all(f.substr(0, f.size() - 8), "_", " ");
+    for (auto& row : bm::parse_csv(bm::read_text_file(dir + "/" + f), dir + "/" + f)) {
+      if (row.fields.size() < 6) continue;
+      auto& r = row.fields;
+      out.push_back("The following are multiple choice questions (with answers) about " + subject + ".\n\n" + r[0] +
+                    "\nA. " + r[1] + "\nB. " + r[2] + "\nC. " + r[3] + "\nD. " + r[4] + "\nAnswer:");
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> math_prompts(const std::string& data_dir) {
+  std::string p = data_dir + "/gsm8k/train.jsonl";
+  if (!bm::file_exists(p)) bm::fail(p, "missing: the router's math domain trains on GSM8K train; fetch the data");
+  std::vector<std::string> out;
+  bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
+    out.push_back("Question: " + j.at("question").get<std::string>() + "\nAnswer:");
+  });
+  return out;
+}
+
+std::vector<std::string> code_prompts(const std::string& data_dir) {
+  std::string p = data_dir + "/mbpp/mbpp.jsonl";
+  if (!bm::file_exists(p)) bm::fail(p, "missing: the router's code domain trains on MBPP 601..974; fetch the data");
+  std::vector<std::string> out;
+  bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
+    int64_t id = j.at("task_id").get<int64_t>();
+    if (id < 601 || id > 974) return;
+    std::string first = j.at("test_list").empty() ? "" : j.at("test_list")[0].get<std::string>();
+    out.push_back("\"\"\"\n" + j.at("text").get<std::string>() + "\n" + first + "\n\"\"\"\n");
+  });
+  return out;
+}
+
+}  // namespace
+
+RouterData router_training_data(const std::string& data_dir, const std::vector<std::string>& domains, int per_domain,
+                                uint64_t seed) {
+  RouterData d;
+  std::mt19937_64 rng(seed);
+  for (size_t k = 0; k < domains.size(); ++k) {
+    std::vector<std::string> p;
+    if (domains[k] == "chat") p = chat_prompts(data_dir);
+    else if (domains[k] == "math") p = math_prompts(data_dir);
+    else if (domains[k] == "code") p = code_prompts(data_dir);
+    else bm::fail("router", "no training data for domain '" + domains[k] + "'; use chat, math or code, or router.mode = \"oracle\"");
+    if (p.empty()) bm::fail(data_dir, "no router training prompts for domain '" + domains[k] + "'");
+    std::shuffle(p.begin(), p.end(), rng);
+    if (per_domain > 0 && static_cast<int>(p.size()) > per_domain) p.resize(static_cast<size_t>(per_domain));
+    for (auto& t : p) d.texts.push_back(t), d.labels.push_back(static_cast<int64_t>(k));
+  }
+  return d;
+}
+
+torch::Tensor router_features(const Transformer& base, const Tokenizer& tok, const std::vector<std::string>& texts,
+                              int layer, int64_t max_tokens, int64_t batch) {
+  torch::NoGradGuard ng;
+  if (layer > base.config().num_hidden_layers)
+    bm::fail("router.layer", std::to_string(layer) + " exceeds the base's " +
+                                 std::to_string(base.config().num_hidden_layers) + " layers; pick a smaller layer");
+  std::vector<torch::Tensor> out;
+  for (size_t s = 0; s < texts.size(); s += static_cast<size_t>(batch)) {
+    size_t e = std::min(texts.size(), s + static_cast<size_t>(batch));
+    std::vector<std::vector<int64_t>> ids;
+    int64_t T = 1;
+    for (size_t i = s; i < e; ++i) {
+      auto v = tok.encode(texts[i], true);
+      if (static_cast<int64_t>(v.size()) > max_tokens) v.resize(static_cast<size_t>(max_tokens));
+      if (v.empty()) v.push_back(tok.bos_id());
+      T = std::max<int64_t>(T, static_cast<int64_t>(v.size()));
+      ids.push_back(std::move(v));
+    }
+    int64_t B = static_cast<int64_t>(ids.size());
+    auto tokens = torch::zeros({B, T}, torch::kLong);
+    auto mask = torch::zeros({B, T}, torch::kBool);
+    for (int64_t b = 0; b < B; ++b) {
+      auto n = static_cast<int64_t>(ids[b].size());
+      tokens[b].narrow(0, 0, n).copy_(torch::tensor(ids[b], torch::kLong));
+      mask[b].narrow(0, 0, n).fill_(true);
+    }
+    ForwardOptions fo;
+    fo.attention_mask = mask.to(base.device());
+    fo.output_hidden_layer = layer;
+    auto h = base.forward(tokens.to(base.device()), fo).hidden.to(torch::kFloat32).cpu();  // [B,T,H]
+    auto m = mask.unsqueeze(-1).to(torch::kFloat32);
+    out.push_back((h * m).sum(1) / m.sum(1).clamp_min(1));
+  }
+  return torch::cat(out, 0);
+}
+
+Router::Router(int64_t in, int64_t hidden, int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  double s1 = 1.0 / std::sqrt(static_cast<double>(in)), s2 = 1.0 / std::sqrt(static_cast<double>(hidden));
+  w1_ = (torch::rand({hidden, in}) * 2 - 1) * s1;
+  b1_ = torch::zeros({hidden});
+  w2_ = (torch::rand({n, hidden}) * 2 - 1) * s2;
+  b2_ = torch::zeros({n});
+  mean_ = torch::zeros({in});
+  std_ = torch::ones({in});
+}
+
+torch::Tensor Router::logits(const torch::Tensor& x) const {
+  auto z = (x.to(torch::kFloat32) - mean_) / std_;
+  return torch::relu(z.matmul(w1_.t()) + b1_).matmul(w2_.t()) + b2_;
+}
+
+double Router::train(const torch::Tensor& x, const torch::Tensor& y, int epochs, double lr) {
+  mean_ = x.mean(0);
+  std_ = x.std(0).clamp_min(1e-5);
+  for (auto* t : {&w1_, &b1_, &w2_, &b2_}) t->set_requires_grad(true);
+  torch::optim::Adam opt({w1_, b1_, w2_, b2_}, torch::optim::AdamOptions(lr).weight_decay(1e-4));
+  const int64_t n = x.size(0), bs = 64;
+  for (int ep = 0; ep < std::max(1, epochs); ++ep) {
+    auto perm = torch::randperm(n, torch::kLong);
+    for (int64_t s = 0; s < n; s += bs) {
+      auto idx = perm.narrow(0, s, std::min(bs, n - s));
+      opt.zero_grad();
+      auto loss = torch::nn::functional::cross_entropy(logits(x.index_select(0, idx)), y.index_select(0, idx));
+      loss.backward();
+      opt.step();
+    }
+  }
+  for (auto* t : {&w1_, &b1_, &w2_, &b2_}) *t = t->detach().set_requires_grad(false);
+  torch::NoGradGuard ng;
+  return logits(x).argmax(1).eq(y).to(torch::kFloat64).mean().item<double>();
+}
+
+std::vector<int64_t> Router::predict(const torch::Tensor& x) const {
+  torch::NoGradGuard ng;
+  auto p = logits(x).argmax(1).contiguous();
+  return std::vector<int64_t>(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
+}
+
+void Router::save(const std::string& path) const {
+  std::vector<torch::Tensor> v = {w1_, b1_, w2_, b2_, mean_, std_};
+  AtomicFile f(path);
+  torch::save(v, f.stream());
+  f.commit();
+}
+
+Router Router::load(const std::string& path) {
+  std::vector<torch::Tensor> v;
+  try {
+    torch::load(v, path);
+  } catch (const c10::Error& e) {
+    bm::fail(path, "cannot read the saved router; delete it to retrain");
+  }
+  if (v.size() != 6) bm::fail(path, "not a bitmerge router file; delete it to retrain");
+  Router r;
+  r.w1_ = v[0], r.b1_ = v[1], r.w2_ = v[2], r.b2_ = v[3], r.mean_ = v[4], r.std_ = v[5];
+  return r;
+}
+
+}  // namespace bm::runner
