@@ -281,7 +281,22 @@ std::string http_get_text(const std::string& url, const std::string& bearer_toke
   return body;
 }
 
+namespace {
+DownloadResult download_locked(const std::string& url, const std::string& dest, const DownloadOptions& opts);
+}
+
 DownloadResult download_file(const std::string& url, const std::string& dest, const DownloadOptions& opts) {
+  try {
+    return download_locked(url, dest, opts);
+  } catch (...) {
+    // Nothing useful to resume from: do not leave an empty .part behind.
+    if (file_size(dest + ".part") == 0) unlink((dest + ".part").c_str());
+    throw;
+  }
+}
+
+namespace {
+DownloadResult download_locked(const std::string& url, const std::string& dest, const DownloadOptions& opts) {
   ensure_curl();
   DownloadResult result;
   result.path = dest;
@@ -322,7 +337,7 @@ DownloadResult download_file(const std::string& url, const std::string& dest, co
   {
     struct stat a, b;
     if (fstat(fd, &a) != 0 || stat(part.c_str(), &b) != 0 || a.st_ino != b.st_ino) {
-      return download_file(url, dest, opts);
+      return download_locked(url, dest, opts);
     }
   }
 
@@ -419,5 +434,7 @@ DownloadResult download_file(const std::string& url, const std::string& dest, co
     delay *= 2;
   }
 }
+
+}  // namespace
 
 }  // namespace bm

@@ -281,7 +281,8 @@ std::vector<DownloadResult> fetch_data(const std::vector<std::string>& tasks, co
   if (want.empty()) fail("--tasks", "no tasks given; pass e.g. --tasks mmlu,gsm8k or --tasks all");
   std::string mirror = strip_trailing_slash(opts.mirror);
   std::vector<DownloadResult> results;
-  std::vector<std::string> no_home;
+  std::vector<std::string> no_home, failed;
+  std::string first_error;
   for (auto& f : data_files()) {
     if (!want.count(f.task)) continue;
     std::string url = mirror.empty() ? f.url : mirror + "/" + url_encode(f.path, true);
@@ -293,7 +294,21 @@ std::vector<DownloadResult> fetch_data(const std::vector<std::string>& tasks, co
     d.expected_sha256 = f.sha256;
     d.expected_git_blob_sha1.clear();
     d.expected_size = -1;
-    results.push_back(download_file(url, strip_trailing_slash(opts.dest) + "/" + f.path, d));
+    try {
+      results.push_back(download_file(url, strip_trailing_slash(opts.dest) + "/" + f.path, d));
+    } catch (const Error& e) {
+      // Keep going: one unreachable source should not stop the others.
+      log_warn(e.what());
+      failed.push_back(f.path);
+      if (first_error.empty()) first_error = e.what();
+    }
+  }
+  if (!failed.empty()) {
+    std::string list;
+    for (size_t i = 0; i < failed.size() && i < 5; ++i) list += (i ? ", " : "") + failed[i];
+    if (failed.size() > 5) list += ", ... (" + std::to_string(failed.size()) + " files)";
+    fail(list, "download failed; first error: " + first_error +
+                   (no_home.empty() ? "" : " (derived files also need --mirror)"));
   }
   if (!no_home.empty()) {
     std::string list;

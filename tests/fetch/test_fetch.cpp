@@ -258,6 +258,7 @@ TEST_F(FetchTest, Http404NamesTheUrlAndWhatToDo) {
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
   }
   EXPECT_FALSE(bm::file_exists(out_ + "/x.jsonl"));
+  EXPECT_FALSE(bm::file_exists(out_ + "/x.jsonl.part"));  // no empty leftovers
   // Unreachable server: a clear transfer error, not a crash.
   auto o = quick();
   o.retries = 1;
@@ -268,6 +269,7 @@ TEST_F(FetchTest, Http404NamesTheUrlAndWhatToDo) {
     EXPECT_NE(std::string(e.what()).find("http://127.0.0.1:1/file"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(bm::file_exists(out_ + "/y"));
+  EXPECT_FALSE(bm::file_exists(out_ + "/y.part"));
 }
 
 TEST_F(FetchTest, DataTableMatchesSha256Sums) {
@@ -324,6 +326,18 @@ TEST_F(FetchTest, DataFetchFromMirror) {
   } catch (const bm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("gsm8k"), std::string::npos) << e.what();
   }
+  // A bad mirror: every file is tried, the error names them, nothing is kept.
+  bm::DataFetchOptions bad = o;
+  bad.mirror = base_ + "/corrupt/data";
+  bad.dest = out_ + "/data-bad";
+  try {
+    bm::fetch_data({"mbpp"}, bad);
+    FAIL();
+  } catch (const bm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mbpp/mbpp.jsonl, mbpp/sanitized-mbpp.json"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(bm::file_exists(bad.dest + "/mbpp/mbpp.jsonl"));
+  EXPECT_FALSE(bm::file_exists(bad.dest + "/mbpp/sanitized-mbpp.json"));
   bm::DataFetchOptions no_mirror = o;
   no_mirror.mirror.clear();
   no_mirror.dest = out_ + "/data2";
