@@ -317,11 +317,16 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     auto tokens = torch::zeros({B, P}, torch::kInt64);
     auto am = torch::ones({B, P + max_new}, torch::kBool);
     bool any_pad = false;
-    for (int64_t r = 0; r < B; ++r) {
-      const auto& p = prompts[order[start + static_cast<size_t>(r)]];
-      const int64_t pad = P - static_cast<int64_t>(p.size());
-      for (int64_t t = 0; t < static_cast<int64_t>(p.size()); ++t) tokens[r][pad + t] = p[static_cast<size_t>(t)];
-      if (pad > 0) am[r].narrow(0, 0, pad).fill_(false), any_pad = true;
+    {
+      auto tk = tokens.accessor<int64_t, 2>();
+      auto ma = am.accessor<bool, 2>();
+      for (int64_t r = 0; r < B; ++r) {
+        const auto& p = prompts[order[start + static_cast<size_t>(r)]];
+        const int64_t pad = P - static_cast<int64_t>(p.size());
+        for (int64_t t = 0; t < static_cast<int64_t>(p.size()); ++t) tk[r][pad + t] = p[static_cast<size_t>(t)];
+        for (int64_t t = 0; t < pad; ++t) ma[r][t] = false;
+        any_pad = any_pad || pad > 0;
+      }
     }
     am = am.to(dev);
     auto pmask = am.narrow(1, 0, P);

@@ -249,13 +249,16 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
       k = cache->k[l].narrow(2, 0, S);
       v = cache->v[l].narrow(2, 0, S);
     }
-    if (nkv != nh) {
+    // CUDA without a mask (flash): SDPA reads the shared K/V heads itself. With a
+    // mask (memory-efficient kernel has no GQA) and on CPU: copies, as HF's repeat_kv.
+    const bool sdpa_gqa = nkv != nh && !device_.is_cpu() && !mask.defined();
+    if (nkv != nh && !sdpa_gqa) {
       const int64_t rep = nh / nkv;
       k = k.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
       v = v.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
     }
     auto a = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
-                                              0.0, is_causal, scale);
+                                              0.0, is_causal, scale, sdpa_gqa);
     a = a.transpose(1, 2).reshape({B, T, nh * D});
     x = x + at::linear(a, W("self_attn.o_proj.weight"));
     h = rms_norm(x, W("post_attention_layernorm.weight"), c.rms_norm_eps);
