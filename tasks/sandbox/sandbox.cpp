@@ -35,6 +35,7 @@ constexpr int64_t kMaxProcesses = 64;            // RLIMIT_NPROC inside the sand
 constexpr int64_t kMaxOpenFiles = 256;           // RLIMIT_NOFILE
 constexpr int64_t kMaxFileBytes = 64ll << 20;    // RLIMIT_FSIZE
 constexpr int64_t kTmpfsBytes = 256ll << 20;     // size of the private /tmp
+constexpr int64_t kShmBytes = 64ll << 20;        // size of the private /dev/shm
 constexpr const char* kBwrap = "/usr/bin/bwrap";
 constexpr const char* kInstallHint =
     "install bubblewrap (apt-get install bubblewrap, or scripts/setup.sh) or pass "
@@ -148,9 +149,11 @@ Plan make_plan(const SandboxOptions& opts, const std::string& bwrap, const std::
   if (plan.sandbox) {
     a = {bwrap, "--unshare-all", "--die-with-parent", "--new-session"};
     add_system_binds(a);
-    a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", std::to_string(kTmpfsBytes),
-                       "--tmpfs", "/tmp", "--file", "3", main_path, "--chdir", "/tmp",
-                       "--hostname", "sandbox", "--remount-ro", "/", "--"});
+    // Writable: only /tmp and /dev/shm, both size-limited tmpfs; / and /dev read-only.
+    a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", std::to_string(kShmBytes), "--tmpfs",
+                       "/dev/shm", "--size", std::to_string(kTmpfsBytes), "--tmpfs", "/tmp", "--file", "3",
+                       main_path, "--chdir", "/tmp", "--hostname", "sandbox", "--remount-ro", "/dev",
+                       "--remount-ro", "/", "--"});
   }
   a.insert(a.end(), {opts.python, "-I", "-B"});
   if (!site_path.empty()) a.push_back("-S");

@@ -240,6 +240,30 @@ TEST(Sandbox, CannotWriteOutside) {
   rmdir(dir.c_str());
 }
 
+TEST(Sandbox, DiskUseLimited) {
+  auto r = run1(
+      "import errno\n"
+      "def fill(path, total):\n"
+      "    chunk = b'x' * (1 << 20)\n"
+      "    try:\n"
+      "        with open(path, 'wb') as f:\n"
+      "            for _ in range(total):\n"
+      "                f.write(chunk)\n"
+      "                f.flush()\n"
+      "    except OSError as e:\n"
+      "        return errno.errorcode.get(e.errno, str(e.errno))\n"
+      "    return 'ok'\n"
+      "print('big', fill('/tmp/big', 100))\n"
+      "print('many', [fill('/tmp/f%d' % i, 60) for i in range(6)])\n"
+      "print('shm', fill('/dev/shm/x', 60), fill('/dev/shm/y', 60))\n"
+      "print('dev', fill('/dev/newfile', 1))\n");
+  EXPECT_EQ(r.status, "passed") << r.output;
+  EXPECT_NE(r.output.find("big EFBIG"), std::string::npos) << r.output;     // RLIMIT_FSIZE (64 MiB)
+  EXPECT_NE(r.output.find("ENOSPC"), std::string::npos) << r.output;        // /tmp is 256 MiB
+  EXPECT_NE(r.output.find("shm ok ENOSPC"), std::string::npos) << r.output; // /dev/shm is 64 MiB
+  EXPECT_NE(r.output.find("dev EROFS"), std::string::npos) << r.output;
+}
+
 TEST(Sandbox, CannotReadHomeRepoOrData) {
   std::string home = make_temp_dir();
   std::string secret = "s3cr3t-" + unique_token();
