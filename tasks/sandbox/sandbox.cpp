@@ -165,13 +165,16 @@ Plan make_plan(const SandboxOptions& opts, const std::string& bwrap, const std::
   return plan;
 }
 
+// A uid in [1,000,000, 1,001,000,000): owns nothing on the machine, never 0
+// or 65534/-1; distinct per program within this process (the step is prime
+// to the range), random across processes.
 uint32_t fresh_uid() {
-  static std::atomic<uint32_t> counter{0};
-  static const uint32_t base = [] {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t start = [] {
     std::random_device rd;
-    return 1000000u + (rd() % 1000000000u);
+    return (static_cast<uint64_t>(rd()) << 32 | rd()) % 1000000000u;
   }();
-  return base + 7919u * counter.fetch_add(1);  // distinct per program in this process
+  return static_cast<uint32_t>(1000000u + (start + 7919u * counter.fetch_add(1)) % 1000000000u);
 }
 
 double seconds_since(Clock::time_point t0) {
