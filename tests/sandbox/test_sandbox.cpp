@@ -377,6 +377,7 @@ TEST(Sandbox, ProcessLimitEnforced) {
 TEST(Sandbox, MemoryBombFails) {
   SandboxOptions o;
   o.memory_mb = 512;
+  o.timeout_s = 15;  // filling 512 MiB takes a while on a loaded machine; the point is the MemoryError
   auto rs = bm::run_python_programs({"x = bytearray(4 << 30)\nprint('allocated')\n",
                                      "chunks = []\nwhile True:\n    chunks.append(bytearray(50 << 20))\n",
                                      "x = bytearray(100 << 20)\nprint(len(x))\n"},
