@@ -110,7 +110,7 @@ TEST(Sandbox, CorrectWrongAndBrokenPrograms) {
   EXPECT_EQ(rs[3].exit_code, 3);
   EXPECT_EQ(rs[4].status, "failed");
   EXPECT_NE(rs[4].output.find("ValueError: boom"), std::string::npos);
-  for (auto& r : rs) EXPECT_LT(r.seconds, 2.0);
+  for (auto& r : rs) EXPECT_LT(r.seconds, 3.0);  // well under the timeout, even on a loaded machine
 }
 
 TEST(Sandbox, RunsAsMainWithWritableTmpAndStdlib) {
@@ -167,7 +167,7 @@ TEST(Sandbox, ProgramsRunInParallel) {
   auto rs = bm::run_python_programs(progs, o);
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (auto& r : rs) EXPECT_EQ(r.status, "passed") << r.output;
-  EXPECT_LT(wall, 2.0);  // sequential would be >= 2.4 s
+  EXPECT_LT(wall, 2.3);  // sequential would be >= 2.4 s
 }
 
 TEST(Sandbox, NoNetworkLoopbackOrExternal) {
