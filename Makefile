@@ -31,3 +31,34 @@ reproduce-mini: build
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Paper reproduction on the paper's checkpoints (GPU) ----
+# Checkpoints are looked up in $BITMERGE_MODELS_DIR/<name> (else models/<name>);
+# missing ones are downloaded from the Hugging Face hub (--fetch; set HF_TOKEN
+# for the gated meta-llama repos). GPUS=0,1 runs one worker per GPU.
+GPUS ?=
+RUN_FLAGS = --fetch $(if $(GPUS),--gpus $(GPUS))
+EXP := configs/experiments
+RESULT_FILES = $(wildcard results/*/results.json results/mini/*/results.json)
+.PHONY: reproduce-llama7b reproduce-mistral7b reproduce-llama13b tables plots
+
+reproduce-llama7b: build
+	$(BITMERGE) run $(EXP)/table1.toml $(EXP)/table2.toml $(EXP)/table7.toml $(EXP)/fig2.toml $(RUN_FLAGS)
+
+reproduce-mistral7b: build
+	$(BITMERGE) run $(EXP)/table3.toml $(EXP)/table5.toml $(EXP)/fig3.toml $(RUN_FLAGS)
+
+reproduce-llama13b: build
+	$(BITMERGE) run $(EXP)/table4.toml $(EXP)/table6.toml $(RUN_FLAGS)
+
+# Tables (md, LaTeX, CSV) next to every results.json.
+tables: build
+	@for r in $(RESULT_FILES); do d=$$(dirname $$r); \
+	  $(BITMERGE) table $$r --format md --storage --out $$d/table.md && \
+	  $(BITMERGE) table $$r --format latex --storage --out $$d/table.tex && \
+	  $(BITMERGE) table $$r --format csv --out $$d/table.csv && echo "tables: $$d" || exit 1; done
+
+# Figures (PNG + SVG, gnuplot) next to every results.json.
+plots: build
+	@for r in $(RESULT_FILES); do d=$$(dirname $$r); \
+	  $(BITMERGE) table $$r --format md --out $$d/table.md --plots $$d && echo "plots: $$d" || exit 1; done
