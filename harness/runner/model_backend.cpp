@@ -86,9 +86,15 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
     s.method = "onebit";
     s.route = route;
   }
+  auto num = [](double d) {
+    if (d == static_cast<double>(static_cast<int64_t>(d))) return std::to_string(static_cast<int64_t>(d));
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", d);
+    return std::string(b);
+  };
   if (v.kind != "expert" && v.kind != "compressed")
-    for (auto& [k, val] : v.params) s.params[k] = std::to_string(val);
-  for (auto& [x, w] : v.weights) s.params[x + ".weight"] = std::to_string(w);
+    for (auto& [k, val] : v.params) s.params[k] = num(val);
+  for (auto& [x, w] : v.weights) s.params[x + ".weight"] = num(w);
   return s;
 }
 
@@ -96,7 +102,8 @@ std::unique_ptr<LanguageModel> build_model(const Experiment& e, const Variant& v
   EngineOptions eo = engine_options(e);
   // A full-precision HF expert (or the base) is loaded as is.
   if (v.kind == "base") return Engine::load(model_dir(e, "base"), eo);
-  if (v.kind == "expert" && e.family.expert(v.expert)->format == "hf") return Engine::load(model_dir(e, v.expert), eo);
+  bool full_expert = v.kind == "expert" || (v.kind == "compressed" && v.position == "none");
+  if (full_expert && e.family.expert(v.expert)->format == "hf") return Engine::load(model_dir(e, v.expert), eo);
   if (v.kind == "routing" && e.family.expert(route)->format == "hf") return Engine::load(model_dir(e, route), eo);
   merging::Merger m(merge_spec(e, v, route));
   for (auto& n : m.notes()) log_info(v.name + ": " + n);
