@@ -207,6 +207,11 @@ HfRepoInfo fetch_hf_model(const std::string& repo, const std::string& revision, 
   if (dest_dir.empty()) fail("--dest", "no destination directory given");
   HfRepoInfo info = hf_repo_info(repo, revision, opts);
   std::vector<HfFile> selected = hf_select_files(info.files, opts.include);
+  // config.json / adapter_config.json last: callers (the runner) take their
+  // presence to mean that the checkpoint is complete.
+  std::stable_partition(selected.begin(), selected.end(), [](const HfFile& f) {
+    return f.rfilename != "config.json" && f.rfilename != "adapter_config.json";
+  });
   bool has_weights = false;
   for (auto& f : selected) {
     auto& n = f.rfilename;

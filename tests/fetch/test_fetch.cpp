@@ -372,6 +372,10 @@ TEST_F(FetchTest, HubCheckpointFetch) {
   EXPECT_EQ(m["repo"], "acme/tiny-llama");
   EXPECT_EQ(m["commit"], info.commit);
   EXPECT_EQ(m["files"].size(), want.size());
+  // config.json is fetched last (its presence means "complete" to the runner).
+  auto all_resolves = requests("/acme/tiny-llama/resolve/");
+  ASSERT_FALSE(all_resolves.empty());
+  EXPECT_NE(all_resolves.back()["path"].get<std::string>().find("/config.json"), std::string::npos);
   auto api = requests("/api/models/acme/tiny-llama/revision/main");
   ASSERT_EQ(api.size(), 1u);
   EXPECT_NE(api[0]["path"].get<std::string>().find("blobs=true"), std::string::npos);
@@ -489,6 +493,9 @@ TEST_F(FetchTest, CliVerbs) {
                      "/cli-model' 2>&1";
   EXPECT_EQ(std::system(cmd2.c_str()), 0) << cmd2;
   EXPECT_TRUE(bm::file_exists(out_ + "/cli-model/model-00002-of-00002.safetensors"));
+  std::string cmd2b = "HF_ENDPOINT=" + base_ + " '" + bin + "' fetch acme/tiny-llama '" + out_ + "/cli-model2' 2>&1";
+  EXPECT_EQ(std::system(cmd2b.c_str()), 0) << cmd2b;
+  EXPECT_TRUE(bm::file_exists(out_ + "/cli-model2/config.json"));
   std::string cmd3 = "'" + bin + "' data fetch --tasks nosuch --dest '" + dest + "' >/dev/null 2>&1";
   int rc3 = std::system(cmd3.c_str());
   EXPECT_TRUE(WIFEXITED(rc3) && WEXITSTATUS(rc3) == 2);
