@@ -1,0 +1,40 @@
+// bitmerge compress: one expert's task vector, 1-bit compressed at a position,
+// written as a packed safetensors file (format: merging/packed_format.hpp).
+#include <torch/torch.h>
+
+#include "harness/cli/registry.hpp"
+#include "harness/core/error.hpp"
+#include "harness/core/log.hpp"
+#include "merging/packed_format.hpp"
+
+namespace {
+struct CompressArgs {
+  std::string base, expert, position, output, name;
+};
+}  // namespace
+
+BM_COMMAND(compress, [](CLI::App& app) {
+  auto a = std::make_shared<CompressArgs>();
+  auto* sub = app.add_subcommand("compress", "1-bit compress an expert's task vector into a packed file");
+  sub->add_option("--base", a->base, "base (pretrained) model dir")->required();
+  sub->add_option("--expert", a->expert, "fine-tuned expert model dir")->required();
+  sub->add_option("--position", a->position, "attention | mlp | linear | none")->required();
+  sub->add_option("--output", a->output, "output .safetensors path")->required();
+  sub->add_option("--name", a->name, "expert name recorded in the file (default: the expert dir's name)");
+  sub->callback([a] {
+    auto pos = bm::parse_position(a->position, "--position");
+    std::string name = a->name;
+    if (name.empty()) {
+      std::string d = a->expert;
+      while (!d.empty() && d.back() == '/') d.pop_back();
+      name = d.substr(d.find_last_of('/') == std::string::npos ? 0 : d.find_last_of('/') + 1);
+    }
+    auto base = bm::Checkpoint::open(a->base);
+    auto expert = bm::Checkpoint::open(a->expert);
+    auto s = bm::merging::write_packed_task_vector(*base, *expert, pos, name, a->output);
+    for (auto& n : s.notes) bm::log_info("compress: " + n);
+    bm::log_info("compress: wrote " + a->output + " (" + std::to_string(s.file_bytes) + " bytes, " +
+                 std::to_string(s.packed_tensors) + " 1-bit tensors, " + std::to_string(s.dense_tensors) +
+                 " full-precision)");
+  });
+});
