@@ -477,7 +477,10 @@ const Probe& probe_sandbox(const SandboxOptions& opts) {
         else
           err = bwrap + ": cannot start a sandbox (" + pr.status + ", exit " + std::to_string(pr.exit_code) +
                 ": " + out + "); " + kInstallHint +
-                " (bubblewrap needs unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)";
+                " (bubblewrap needs unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1" +
+                (opts.python.rfind("/usr/", 0) == 0 ? std::string(")")
+                                                    : "; and the interpreter must live under /usr, the only host "
+                                                      "directory visible in the sandbox)");
       } else {
         probe_result.site_path = pr.output.substr(std::strlen("bm-sandbox-ok "));
         if (probe_result.site_path.find('\n') != std::string::npos) probe_result.site_path.clear();

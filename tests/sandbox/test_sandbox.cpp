@@ -470,6 +470,23 @@ TEST(Sandbox, MissingPythonIsAClearError) {
   }
 }
 
+TEST(Sandbox, InterpreterOutsideUsrIsAClearError) {
+  // The project venv's python lives under the repository, which the sandbox does not show.
+  std::string venv = std::string(BITMERGE_SOURCE_DIR) + "/.venv/bin/python";
+  if (access(venv.c_str(), X_OK) != 0) GTEST_SKIP() << "no venv python at " << venv;
+  SandboxOptions o;
+  o.python = venv;
+  try {
+    bm::require_sandbox(o);
+    FAIL() << "a python outside /usr was accepted";
+  } catch (const bm::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("/usr"), std::string::npos) << m;
+    EXPECT_NE(m.find("--unsafe-no-sandbox"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
+
 TEST(SandboxUnsafe, StillLimitsAndKillsTheGroup) {
   SandboxOptions o;
   o.unsafe_no_sandbox = true;
