@@ -90,7 +90,11 @@ ResultsView view_of(const nlohmann::json& j) {
     if (c.value("status", "") != "done") continue;
     std::string name = c.at("variant").get<std::string>();
     for (auto& r : v.rows)
-      if (r.name == name) r.measured[c.at("benchmark").get<std::string>()] = c.at("score").get<double>();
+      if (r.name == name) {
+        r.measured[c.at("benchmark").get<std::string>()] = c.at("score").get<double>();
+        if (c.contains("extra") && c["extra"].contains("router_accuracy"))
+          r.router_accuracy[c.at("benchmark").get<std::string>()] = c["extra"]["router_accuracy"].get<double>();
+      }
   }
   return v;
 }

@@ -28,6 +28,7 @@ struct Row {
   std::string name, group, kind;
   std::map<std::string, double> measured;  // benchmark -> score (done cells only)
   std::map<std::string, double> paper;     // benchmark or "average" -> score
+  std::map<std::string, double> router_accuracy;  // benchmark -> % of items routed to its domain's expert
   std::optional<double> storage_bytes, paper_storage_percent;
   std::optional<double> measured_average(const std::vector<std::string>& benchmarks) const;  // only when complete
   std::optional<double> paper_average(const std::vector<std::string>& benchmarks) const;     // given or computed

@@ -209,9 +209,56 @@ std::string render_storage_table(const ResultsView& v, Format f) {
   return os.str();
 }
 
+std::string render_router_table(const ResultsView& v, Format f) {
+  std::ostringstream os;
+  bool any = false;
+  for (auto& r : v.rows) any |= !r.router_accuracy.empty();
+  if (!any) return "";
+  auto cell = [&](const Row& r, const std::string& b) {
+    auto it = r.router_accuracy.find(b);
+    return it == r.router_accuracy.end() ? std::string(f == Format::Csv ? "" : "—") : fmt(it->second);
+  };
+  if (f == Format::Markdown) {
+    os << "Router accuracy (% of items routed to the expert of the benchmark's domain):\n\n| Model |";
+    for (auto& b : v.benchmarks) os << " " << benchmark_label(b) << " |";
+    os << "\n|---|";
+    for (size_t i = 0; i < v.benchmarks.size(); ++i) os << "---:|";
+    os << "\n";
+  } else if (f == Format::Latex) {
+    os << "% router accuracy (%)\n\\begin{tabular}{l" << std::string(v.benchmarks.size(), 'c') << "}\n\\toprule\nModel";
+    for (auto& b : v.benchmarks) os << " & " << benchmark_label(b);
+    os << " \\\\\n\\midrule\n";
+  } else {
+    os << "model";
+    for (auto& b : v.benchmarks) os << "," << b << "_router_accuracy";
+    os << "\n";
+  }
+  for (auto& r : v.rows) {
+    if (r.router_accuracy.empty()) continue;
+    if (f == Format::Markdown) {
+      os << "| " << r.name << " |";
+      for (auto& b : v.benchmarks) os << " " << cell(r, b) << " |";
+      os << "\n";
+    } else if (f == Format::Latex) {
+      os << latex_escape(r.name);
+      for (auto& b : v.benchmarks) os << " & " << cell(r, b);
+      os << " \\\\\n";
+    } else {
+      os << csv_field(r.name);
+      for (auto& b : v.benchmarks) os << "," << cell(r, b);
+      os << "\n";
+    }
+  }
+  if (f == Format::Latex) os << "\\bottomrule\n\\end{tabular}\n";
+  return os.str();
+}
+
 std::string render_for_experiment(const ResultsView& v, Format f) {
-  if (v.table == "storage") return render_table(v, f) + "\n" + render_storage_table(v, f);
-  return render_table(v, f);
+  std::string out = render_table(v, f);
+  if (v.table == "storage") out += "\n" + render_storage_table(v, f);
+  std::string router = render_router_table(v, f);
+  if (!router.empty() && f != Format::Csv) out += "\n" + router;
+  return out;
 }
 
 }  // namespace bm::report

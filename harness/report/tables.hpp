@@ -16,6 +16,8 @@ std::string benchmark_label(const std::string& b);
 std::string render_table(const ResultsView& v, Format f);
 // Storage: bytes per variant, % of Routing's storage and performance, paper's claims.
 std::string render_storage_table(const ResultsView& v, Format f);
+// Router accuracy per benchmark for the routed variants ("" when none has one).
+std::string render_router_table(const ResultsView& v, Format f);
 // Whichever the experiment's `table` asks for (main/position/routing -> render_table, storage -> both).
 std::string render_for_experiment(const ResultsView& v, Format f);
 

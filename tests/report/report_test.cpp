@@ -118,6 +118,18 @@ TEST(Tables, StorageTableRelativeToRouting) {
   EXPECT_NE(csv.find("\nRouting,40500000000,100.00,,48.00,100.00\n"), std::string::npos) << csv;
 }
 
+TEST(Tables, RouterAccuracyTable) {
+  json j = synthetic_results();
+  for (auto& c : j["cells"])
+    if (c["variant"] == "1bit-Merging") c["extra"] = {{"router_accuracy", c["benchmark"] == "math" ? 87.5 : 100.0}};
+  auto v = view_of(j);
+  std::string md = render_router_table(v, Format::Markdown);
+  EXPECT_NE(md.find("| 1bit-Merging | 100.00 | 100.00 | 100.00 | 100.00 | 87.50 | 100.00 | 100.00 |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| TIES |"), std::string::npos);
+  EXPECT_NE(render_for_experiment(v, Format::Markdown).find("Router accuracy"), std::string::npos);
+  EXPECT_EQ(render_router_table(view_of(synthetic_results()), Format::Markdown), "");
+}
+
 TEST(Tables, FormatNamesAreChecked) {
   EXPECT_EQ(parse_format("latex"), Format::Latex);
   try {
