@@ -35,6 +35,8 @@ void add_run_verb(CLI::App& app) {
   sub->add_flag("--fetch", o->fetch, "download missing checkpoints (hf_id in the family file) first");
   sub->add_flag("--no-results", o->no_results, "do not assemble results.json (Slurm tasks; use slurm collect)");
   sub->callback([o] {
+    if (o->configs.size() > 1 && !o->results_dir.empty())
+      bm::fail("--results-dir", "one folder per experiment: pass a single config with --results-dir");
     for (auto& path : o->configs) {
       Experiment e = load_experiment(path);  // whole config validated before any weight loads
       if (!o->backend.empty()) {
