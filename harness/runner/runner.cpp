@@ -116,11 +116,17 @@ void worker_loop(const Experiment& e, const std::vector<Cell>& cells, const std:
       on_cell(c);
     });
   };
+  // One lock per variant (one model build); a worker given a single cell of a
+  // variant (Slurm per-cell tasks) locks just that cell so tasks run in parallel.
+  auto lock_name = [&](size_t vi) {
+    const auto& vc = by_variant[vi];
+    return vc.size() == 1 ? "cell-" + vc[0]->key : "variant-" + std::to_string(vi);
+  };
   std::vector<size_t> busy;
   for (auto& [vi, vc] : by_variant) {
     auto todo = pending(vc);
     if (todo.empty()) continue;
-    FileLock lock(store.dir(), "variant-" + std::to_string(vi));
+    FileLock lock(store.dir(), lock_name(vi));
     if (!lock.try_lock()) {
       busy.push_back(vi);
       continue;
@@ -130,7 +136,7 @@ void worker_loop(const Experiment& e, const std::vector<Cell>& cells, const std:
   }
   // Variants another process held: wait for it; if it died, finish them here.
   for (size_t vi : busy) {
-    FileLock lock(store.dir(), "variant-" + std::to_string(vi));
+    FileLock lock(store.dir(), lock_name(vi));
     lock.lock();
     auto todo = pending(by_variant[vi]);
     if (!todo.empty()) run_variant(vi, todo);
