@@ -36,6 +36,7 @@ constexpr int64_t kMaxOpenFiles = 256;           // RLIMIT_NOFILE
 constexpr int64_t kMaxFileBytes = 64ll << 20;    // RLIMIT_FSIZE
 constexpr int64_t kTmpfsBytes = 256ll << 20;     // size of the private /tmp
 constexpr int64_t kShmBytes = 64ll << 20;        // size of the private /dev/shm
+constexpr double kStartupAllowance = 15.0;       // seconds for sandbox + interpreter start-up
 constexpr const char* kBwrap = "/usr/bin/bwrap";
 constexpr const char* kInstallHint =
     "install bubblewrap (apt-get install bubblewrap, or scripts/setup.sh) or pass "
@@ -90,6 +91,11 @@ std::string prelude(const std::string& main_path, bool set_nproc, const std::str
   }
   s += "__file__='" + main_path + "'\n";
   s += "__import__('sys').argv=[__file__]\n";
+  // Tell the parent that the program itself starts now (fd 4): the timeout
+  // counts from here, not from the sandbox's and interpreter's start-up.
+  s += "import posix as _p\n_p.write(4, b'S')\n_p.close(4)\n";
+  s += "try:\n _p.close(3)\nexcept OSError:\n pass\n";  // the program's memfd / placeholder
+  s += "del _p\n";
   s += "exec(compile(open(__file__,'rb').read(),__file__,'exec'))\n";
   return s;
 }
@@ -192,7 +198,9 @@ struct Child {
 
 // vfork + raw syscalls only: cheap even from a process with a large address
 // space (libtorch), and safe with other threads running.
-Child spawn(const Plan& plan, int program_fd, int stdin_fd, const char* cwd,
+// Child fds: 0 /dev/null, 1+2 the output pipe, 3 the program (memfd; /dev/null
+// in unsafe mode), 4 the start-signal pipe; everything else closed.
+Child spawn(const Plan& plan, int program_fd, int stdin_fd, int start_w, const char* cwd,
             const SandboxOptions& opts, uint32_t uid) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) fail("sandbox", std::string("pipe: ") + strerror(errno));
@@ -228,14 +236,14 @@ Child spawn(const Plan& plan, int program_fd, int stdin_fd, const char* cwd,
       child_errno = errno;
       syscall(SYS_exit_group, 127);
     }
-    // dup2 onto itself keeps FD_CLOEXEC: clear it explicitly in that case.
-    if (program_fd == 3) {
-      fcntl(3, F_SETFD, 0);
-    } else if (program_fd >= 0 && dup2(program_fd, 3) < 0) {
+    // Move the sources out of the way first (they may be fds 3 or 4).
+    int hi_prog = fcntl(program_fd >= 0 ? program_fd : 0, F_DUPFD, 10);
+    int hi_start = fcntl(start_w, F_DUPFD, 10);
+    if (hi_prog < 0 || hi_start < 0 || dup2(hi_prog, 3) < 0 || dup2(hi_start, 4) < 0) {
       child_errno = errno;
       syscall(SYS_exit_group, 127);
     }
-    int first_free = program_fd >= 0 ? 4 : 3;
+    const int first_free = 5;
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, first_free, ~0u, 0) != 0)
 #endif
@@ -339,10 +347,18 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
   const std::string home = opts.unsafe_no_sandbox ? tmpdir : "/tmp";
   Plan plan = make_plan(opts, bwrap, main_path, home, site_path);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int start_pipe[2] = {-1, -1};
+  if (pipe2(start_pipe, O_CLOEXEC) != 0) {
+    if (devnull >= 0) close(devnull);
+    if (program_fd >= 0) close(program_fd);
+    fail("sandbox", std::string("pipe: ") + strerror(errno));
+  }
   Child c;
   try {
-    c = spawn(plan, program_fd, devnull, opts.unsafe_no_sandbox ? tmpdir.c_str() : "/", opts, uid);
+    c = spawn(plan, program_fd, devnull, start_pipe[1], opts.unsafe_no_sandbox ? tmpdir.c_str() : "/", opts, uid);
   } catch (...) {
+    close(start_pipe[0]);
+    close(start_pipe[1]);
     if (devnull >= 0) close(devnull);
     if (program_fd >= 0) close(program_fd);
     if (!tmpdir.empty()) nftw(tmpdir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -350,8 +366,15 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
   }
   if (devnull >= 0) close(devnull);
   if (program_fd >= 0) close(program_fd);
+  close(start_pipe[1]);
+  int start_r = start_pipe[0];
 
-  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts.timeout_s));
+  auto after = [](Clock::time_point t, double s) {
+    return t + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  // Until the prelude signals the program's start, allow for a slow start-up;
+  // from then on the program has timeout_s.
+  auto deadline = after(t0, opts.timeout_s + kStartupAllowance);
   int pidfd = pidfd_open_compat(c.pid);
   bool exited = false, timed_out = false, eof = false;
   int wstatus = 0;
@@ -388,16 +411,28 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1;
       wait_ms = static_cast<int>(std::min<long long>(left, pidfd >= 0 ? 1000 : 5));
     }
-    pollfd pf[2];
+    pollfd pf[3];
     int n = 0;
     if (!eof) pf[n++] = {c.out, POLLIN, 0};
     if (!exited && pidfd >= 0) pf[n++] = {pidfd, POLLIN, 0};
+    const int start_slot = n;
+    if (start_r >= 0) pf[n++] = {start_r, POLLIN, 0};
     if (n == 0) {
       if (!exited) usleep(2000);
       continue;
     }
     int pr = poll(pf, static_cast<nfds_t>(n), wait_ms);
     if (pr < 0 && errno != EINTR) break;
+    if (start_r >= 0 && pr > 0 && (pf[start_slot].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char b;
+      ssize_t got = read(start_r, &b, 1);
+      if (got > 0) deadline = after(Clock::now(), opts.timeout_s);
+      if (got >= 0 || errno != EINTR) {
+        close(start_r);  // started, or never will (exec failed): the exit follows
+        start_r = -1;
+      }
+      continue;
+    }
     if (!eof && pr > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t got = read(c.out, buf, sizeof buf);
       if (got > 0) {
@@ -415,6 +450,7 @@ ProgramResult run_one(const std::string& program, const SandboxOptions& opts, co
   while (waitpid(c.pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (pidfd >= 0) close(pidfd);
+  if (start_r >= 0) close(start_r);
   close(c.out);
   if (!tmpdir.empty()) nftw(tmpdir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   (void)truncated;

@@ -143,6 +143,41 @@ TEST(Sandbox, ExitQuitAndSitePackagesPathAsInANormalStart) {
   EXPECT_EQ(rs[3].output, expected);
 }
 
+TEST(Sandbox, OnlyStdioIsOpenAndNoHostFdLeaks) {
+  int leak = open("/etc/hostname", O_RDONLY);  // no O_CLOEXEC: would be inherited without the cleanup
+  ASSERT_GE(leak, 0);
+  for (bool unsafe : {false, true}) {
+    SandboxOptions o;
+    o.unsafe_no_sandbox = unsafe;
+    auto r = run1(
+        "import os\n"
+        "open_fds = []\n"
+        "for fd in range(256):\n"
+        "    try:\n"
+        "        os.fstat(fd)\n"
+        "        open_fds.append(fd)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('open', open_fds)\n",
+        o);
+    EXPECT_EQ(r.status, "passed") << r.output;
+    EXPECT_NE(r.output.find("open [0, 1, 2]"), std::string::npos) << (unsafe ? "unsafe: " : "") << r.output;
+  }
+  close(leak);
+}
+
+TEST(Sandbox, TimeoutCountsFromTheProgramsStart) {
+  SandboxOptions o;
+  o.timeout_s = 1.0;
+  auto rs = bm::run_python_programs({"import time\ntime.sleep(0.75)\nprint('done')\n",
+                                     "import time\ntime.sleep(1.4)\nprint('done')\n"},
+                                    o);
+  EXPECT_EQ(rs[0].status, "passed") << rs[0].output;  // start-up time is not charged to the program
+  EXPECT_EQ(rs[1].status, "timeout") << rs[1].output;
+  EXPECT_EQ(rs[1].output, "");
+  EXPECT_LT(rs[1].seconds, 1.0 + 1.0);
+}
+
 TEST(Sandbox, LargeProgramAndResultsInOrder) {
   std::string big = "data = [\n";
   for (int i = 0; i < 20000; ++i) big += "  " + std::to_string(i) + ",\n";
