@@ -280,7 +280,12 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
     std::vector<std::string> files;
     std::map<std::string, size_t> wm;
     read_index(dir, in("pytorch_model.bin.index.json"), &files, &wm);
-    return open_bin_checkpoint(dir, files, true);
+    auto ck = open_bin_checkpoint(dir, files, true);
+    for (auto& [name, fi] : wm)
+      if (!ck->has(name) && name.find("rotary_emb.inv_freq") == std::string::npos)
+        fail(in("pytorch_model.bin.index.json"), "names tensor '" + name + "' in " + files[fi] +
+                                                   " but that file does not hold it; re-download the shard or fix the index");
+    return ck;
   }
   if (file_exists(in("pytorch_model.bin"))) return open_bin_checkpoint(dir, {in("pytorch_model.bin")}, true);
   if (file_exists(in("adapter_config.json"))) {

@@ -73,5 +73,29 @@ TEST(Memory, OneGigabyteFileTouchOneTensor) {
   EXPECT_LT(growth * 6, static_cast<int64_t>(file_kib));
 }
 
+// The same for a torch.save .bin (written by the venv's torch, when available):
+// records are mapped, not read.
+TEST(Memory, OneGigabyteTorchBinTouchOneTensor) {
+  auto py = iotest::test_python();
+  if (py.empty()) GTEST_SKIP() << "BITMERGE_TEST_PYTHON not set";
+  auto dir = iotest::temp_dir("membin");
+  std::string log;
+  int rc = iotest::run("'" + py + "' -c \"import torch; torch.save({f'layer.{i}.weight': torch.full((" +
+                           std::to_string(kRows) + ", " + std::to_string(kCols) + "), float(i)) for i in range(" +
+                           std::to_string(kTensors) + ")}, '" + dir + "/pytorch_model.bin')\"",
+                       &log);
+  ASSERT_EQ(rc, 0) << log;
+  ASSERT_TRUE(reset_peak());
+  const int64_t rss0 = status_kib("VmRSS:");
+  {
+    auto ck = Checkpoint::open(dir);
+    EXPECT_EQ(ck->names().size(), static_cast<size_t>(kTensors));
+    EXPECT_EQ(ck->get("layer.9.weight").sum().item<double>(), 9.0 * kRows * kCols);
+  }
+  const int64_t growth = status_kib("VmHWM:") - rss0;
+  std::cout << "torch .bin: peak RSS growth " << growth / kMiB << " MiB for a 1024 MiB file\n";
+  EXPECT_LT(growth, 160 * kMiB) << "opening a 1 GiB .bin must not read it into RAM";
+}
+
 }  // namespace
 }  // namespace bm
