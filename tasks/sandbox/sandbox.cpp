@@ -62,6 +62,20 @@ std::string find_bwrap() {
   return "";
 }
 
+// A Python string literal for `s` (paths from $TMPDIR may hold quotes).
+std::string py_literal(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\\' || c == '\'') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out + "'";
+}
+
 // Python prelude: sets the process limit from inside the (user-namespaced)
 // sandbox, then runs /tmp/main.py (or the unsafe-mode path) as __main__.
 // With `site_path` (a Python list literal, probed once from a normal start),
@@ -89,7 +103,7 @@ std::string prelude(const std::string& main_path, bool set_nproc, const std::str
          std::to_string(kMaxProcesses) + "))\n";
     s += "del _r\n";
   }
-  s += "__file__='" + main_path + "'\n";
+  s += "__file__=" + py_literal(main_path) + "\n";
   s += "__import__('sys').argv=[__file__]\n";
   // Tell the parent that the program itself starts now (fd 4): the timeout
   // counts from here, not from the sandbox's and interpreter's start-up.
