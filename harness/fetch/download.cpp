@@ -259,26 +259,39 @@ std::string url_encode(const std::string& s, bool keep_slash) {
 
 std::string http_get_text(const std::string& url, const std::string& bearer_token, long timeout_s) {
   ensure_curl();
-  Easy e;
-  common_setup(e, url, bearer_token, 30, {});
-  std::string body;
-  curl_easy_setopt(e.h, CURLOPT_TIMEOUT, timeout_s);
-  curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION,
-                   +[](char* p, size_t sz, size_t n, void* u) -> size_t {
-                     static_cast<std::string*>(u)->append(p, sz * n);
-                     return sz * n;
-                   });
-  curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &body);
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode rc = curl_easy_perform(e.h);
-  if (rc != CURLE_OK)
-    fail(url, std::string("request failed: ") + (errbuf[0] ? errbuf : curl_easy_strerror(rc)) +
-                  "; check the network, the endpoint (HF_ENDPOINT) or use a mirror");
-  long status = 0;
-  curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
-  if (status >= 400) http_fail(url, status, body, !bearer_token.empty());
-  return body;
+  double delay = 1.0;
+  for (int attempt = 0;; ++attempt) {
+    Easy e;
+    common_setup(e, url, bearer_token, 30, {});
+    std::string body;
+    curl_easy_setopt(e.h, CURLOPT_TIMEOUT, timeout_s);
+    curl_easy_setopt(e.h, CURLOPT_WRITEFUNCTION,
+                     +[](char* p, size_t sz, size_t n, void* u) -> size_t {
+                       static_cast<std::string*>(u)->append(p, sz * n);
+                       return sz * n;
+                     });
+    curl_easy_setopt(e.h, CURLOPT_WRITEDATA, &body);
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    curl_easy_setopt(e.h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(e.h);
+    long status = 0;
+    curl_easy_getinfo(e.h, CURLINFO_RESPONSE_CODE, &status);
+    // Transient failures (connection, 429, 5xx) are retried twice.
+    bool transient = rc != CURLE_OK || status == 429 || status >= 500;
+    if (transient && attempt < 2) {
+      log_warn(url + ": " + (rc != CURLE_OK ? std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc))
+                                            : "HTTP " + std::to_string(status)) +
+               "; retrying");
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      delay *= 2;
+      continue;
+    }
+    if (rc != CURLE_OK)
+      fail(url, std::string("request failed: ") + (errbuf[0] ? errbuf : curl_easy_strerror(rc)) +
+                    "; check the network, the endpoint (HF_ENDPOINT) or use a mirror");
+    if (status >= 400) http_fail(url, status, body, !bearer_token.empty());
+    return body;
+  }
 }
 
 namespace {
