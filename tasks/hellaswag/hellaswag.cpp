@@ -106,7 +106,8 @@ class HellaswagTask : public Task {
         return;
       }
     }
-    path_ = require_data_file(data_dir, "hellaswag/hellaswag_val_full.txt.gz", "HellaSwag", kHellaswagSource);
+    path_ = require_data_file(data_dir, "hellaswag/hellaswag_val_full.txt.gz", "HellaSwag",
+                              std::string(kHellaswagSource) + "; also accepted: " + data_dir + "/hellaswag/hellaswag_val.jsonl[.gz]");
     format_ = "text6";
     items_ = load_hellaswag_text(path_);
   }

@@ -177,7 +177,9 @@ class MathTask : public Task {
       path_ = base + "MATH_test.tar.gz", format_ = "tar.gz";
       items_ = load_math_tar(path_);
     } else {
-      path_ = require_data_file(data_dir, "math/MATH/test", "MATH", kMathSource);
+      path_ = require_data_file(data_dir, "math/MATH/test", "MATH",
+                                std::string(kMathSource) + "; also accepted: " + base + "MATH_test.jsonl or " + base +
+                                    "MATH_test.tar.gz");
       format_ = "tree";
       items_ = load_math_tree(path_);
     }

@@ -106,6 +106,7 @@ json.dump([[d['query'], d['choices'], d['gold']] for d in ds], open(sys.argv[2],
     text_agree += txt[i].query == py[i][0].get<std::string>();
     EXPECT_EQ(txt[i].endings, ours[i].endings);
   }
+  std::printf("hellaswag text6 contexts equal to the ctx_a/ctx_b split: %zu / %zu\n", text_agree, ours.size());
   // The text format's guessed ctx_b capitalization agrees with this split almost always.
   EXPECT_GT(text_agree, ours.size() * 95 / 100) << text_agree;
   // Requests: context = query, continuations = " " + ending; acc_norm by characters.
