@@ -1,6 +1,7 @@
 #include "harness/core/error.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace bm {
 
