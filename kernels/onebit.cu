@@ -38,7 +38,8 @@ struct Elem<DType::BF16> {
 };
 
 // Loads group g (elements 8g .. 8g+7, those < n) of x as floats. VEC: x is
-// 16-byte aligned, so a full group is one (16-bit) or two (fp32) 128-bit loads.
+// 16-byte aligned, so a full group is one (16-bit) or two (fp32) 128-bit loads
+// (plain loads: unpack_add reads and writes the same buffer).
 template <DType D, bool VEC>
 __device__ __forceinline__ int load8(const void* x, int64_t g, int64_t n, float (&f)[8]) {
   using T = typename Elem<D>::T;
@@ -52,7 +53,7 @@ __device__ __forceinline__ int load8(const void* x, int64_t g, int64_t n, float 
       T t[8];
     } tmp;
 #pragma unroll
-    for (int v = 0; v < kVecs; ++v) tmp.v[v] = __ldg(reinterpret_cast<const int4*>(p) + v);
+    for (int v = 0; v < kVecs; ++v) tmp.v[v] = reinterpret_cast<const int4*>(p)[v];
 #pragma unroll
     for (int i = 0; i < 8; ++i) f[i] = Elem<D>::to_f(tmp.t[i]);
   } else {
@@ -90,18 +91,26 @@ __global__ void __launch_bounds__(kThreads) pack_kernel(const void* __restrict__
   const int64_t groups = (n + 7) / 8;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   float acc = 0.0f;
-  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += stride) {
-    float f[8];
-    const int cnt = load8<D, VEC>(x, g, n, f);
-    uint32_t b = 0;
+  // Two groups per iteration, both loads issued first (more bytes in flight).
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += 2 * stride) {
+    const int64_t g2 = g + stride;
+    float f[2][8];
+    int cnt[2];
+    cnt[0] = load8<D, VEC>(x, g, n, f[0]);
+    cnt[1] = g2 < groups ? load8<D, VEC>(x, g2, n, f[1]) : 0;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      if (i < cnt) {
-        b |= (f[i] >= 0.0f ? 1u : 0u) << i;
-        acc += fabsf(f[i]);
+    for (int u = 0; u < 2; ++u) {
+      if (cnt[u] == 0) continue;
+      uint32_t b = 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        if (i < cnt[u]) {
+          b |= (f[u][i] >= 0.0f ? 1u : 0u) << i;
+          acc += fabsf(f[u][i]);
+        }
       }
+      bits[u ? g2 : g] = static_cast<uint8_t>(b);
     }
-    bits[g] = static_cast<uint8_t>(b);
   }
   // block reduction of acc (fixed order -> deterministic for a given grid)
   __shared__ float warp_sums[kThreads / 32];
@@ -140,24 +149,36 @@ __global__ void __launch_bounds__(kThreads) unpack_kernel(void* __restrict__ w, 
   const float c = static_cast<float>(scale * static_cast<double>(__half2float(*alpha)));
   const int64_t groups = (n + 7) / 8;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += stride) {
-    const uint32_t b = __ldg(bits + g);
-    float f[8];
-    int cnt;
-    if (ACC) {
-      cnt = load8<D, VEC>(w, g, n, f);
-    } else {
-      const int64_t left = n - g * 8;
-      cnt = left >= 8 ? 8 : static_cast<int>(left);
+  // Two groups per iteration, all loads issued before the stores.
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups; g += 2 * stride) {
+    const int64_t gg[2] = {g, g + stride};
+    uint32_t b[2];
+    float f[2][8];
+    int cnt[2];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) f[i] = 0.0f;
+    for (int u = 0; u < 2; ++u) {
+      cnt[u] = 0;
+      if (gg[u] >= groups) continue;
+      b[u] = __ldg(bits + gg[u]);
+      if (ACC) {
+        cnt[u] = load8<D, VEC>(w, gg[u], n, f[u]);
+      } else {
+        const int64_t left = n - gg[u] * 8;
+        cnt[u] = left >= 8 ? 8 : static_cast<int>(left);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) f[u][i] = 0.0f;
+      }
     }
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float s = ((b >> i) & 1u) ? c : -c;
-      f[i] = ACC ? __fadd_rn(f[i], s) : s;
+    for (int u = 0; u < 2; ++u) {
+      if (cnt[u] == 0) continue;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float s = ((b[u] >> i) & 1u) ? c : -c;
+        f[u][i] = ACC ? __fadd_rn(f[u][i], s) : s;
+      }
+      store8<D, VEC>(w, gg[u], cnt[u], f[u]);
     }
-    store8<D, VEC>(w, g, cnt, f);
   }
 }
 
