@@ -101,7 +101,7 @@ void bm_unpack(benchmark::State& st, kc::DType dt, int64_t n, bool accumulate) {
   auto alpha = torch::full({}, 1e-4, on_gpu(torch::kFloat16));
   const int64_t traffic = (accumulate ? 2 : 1) * n * esize(dt) + (n + 7) / 8;
   run(st, traffic, [&] {
-    check(kc::unpack_add(w.data_ptr(), dt, n, bits.data_ptr<uint8_t>(), alpha.data_ptr(), accumulate ? 1.0 : 0.0,
+    check(kc::unpack_add(w.data_ptr(), dt, n, bits.data_ptr<uint8_t>(), alpha.data_ptr(), 1.0,
                          accumulate, 0),
           "unpack");
   });
