@@ -29,12 +29,25 @@ echo "== test_kernels"
 test_rc=${PIPESTATUS[0]}
 test_summary="$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/test_kernels.log" | grep -v '^\[  SKIPPED \] [A-Z]' | tr '\n' ' ')"
 
+echo "== compute-sanitizer memcheck (small and misaligned shapes)"
+san_status="not run"
+if command -v compute-sanitizer >/dev/null; then
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$test_bin" --gtest_brief=1 \
+    --gtest_filter='*1x1_*:*/7_*:*/13x3_*:*/33x65_*:*offset1*:OnebitCudaMisc.*' >"$out/memcheck.log" 2>&1
+  san_rc=$?
+  tail -5 "$out/memcheck.log"
+  if grep -q "Device not supported\|LibraryNotLoaded" "$out/memcheck.log"; then san_status="unavailable on this machine"
+  elif [ "$san_rc" = 0 ]; then san_status="clean"
+  else san_status="FAILED (exit $san_rc, see memcheck.log)"; test_rc=1; fi
+fi
+echo "memcheck: $san_status"
+
 echo "== bench_kernels"
 "$bench_bin" --benchmark_counters_tabular=true --benchmark_out="$out/bench_kernels.json" --benchmark_out_format=json 2>&1 |
   tee "$out/bench_kernels.log"
 bench_rc=${PIPESTATUS[0]}
 
-python3 - "$out/bench_kernels.json" "$gpu" "$commit" "$test_rc" "$test_summary" >"$out/kernels_check.md" <<'PY'
+python3 - "$out/bench_kernels.json" "$gpu" "$commit" "$test_rc" "$test_summary; memcheck: $san_status" >"$out/kernels_check.md" <<'PY'
 import json, sys, datetime
 path, gpu, commit, test_rc, test_summary = sys.argv[1:6]
 try:
