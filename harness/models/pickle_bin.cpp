@@ -378,6 +378,10 @@ class Interpreter {
       if (args.size() < 3 || args[2]->kind != Value::Tuple) bad("malformed _rebuild_from_type_v2");
       return call(args[0], args[2]->items);
     }
+    if (m == "torch.jit._pickle" && n == "restore_type_tag") {  // libtorch's pickle_save: (value, "Dict[str, Tensor]")
+      if (args.empty()) bad("malformed restore_type_tag");
+      return args[0];
+    }
     if (m == "_codecs" && n == "encode") {  // protocol-2 bytes: encode(str, 'latin1')
       if (args.empty() || args[0]->kind != Value::Str) bad("malformed _codecs.encode");
       return args[0];

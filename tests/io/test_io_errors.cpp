@@ -215,6 +215,74 @@ TEST(BadInput, MissingOrEmptyDirectoryAndUnknownTensor) {
   expect_error([&] { Checkpoint::open(dir + "/config.json"); }, {"neither .safetensors nor .bin"});
 }
 
+// A .bin written by libtorch's own pickler (torch::pickle_save: the zip
+// format torch.save writes), read back exactly, then damaged.
+TEST(TorchBin, LibtorchPickleSaveRoundTripThenCorruptions) {
+  auto dir = temp_dir("pbin");
+  auto path = dir + "/pytorch_model.bin";
+  c10::Dict<std::string, torch::Tensor> d;
+  torch::manual_seed(0);
+  d.insert("x.weight", torch::randn({5, 7}).to(torch::kBFloat16));
+  d.insert("y.bias", torch::randn({3}));
+  auto bytes = torch::pickle_save(c10::IValue(d));
+  iotest::write_raw(path, std::string(bytes.begin(), bytes.end()));
+  auto ck = Checkpoint::open(dir);
+  ASSERT_EQ(ck->names().size(), 2u);
+  EXPECT_TRUE(torch::equal(ck->get("x.weight"), d.at("x.weight")));
+  EXPECT_TRUE(torch::equal(ck->get("y.bias"), d.at("y.bias")));
+  EXPECT_EQ(ck->info("x.weight").dtype, DType::BF16);
+  EXPECT_EQ(ck->files(), std::vector<std::string>{path});
+  const std::string good(bytes.begin(), bytes.end());
+  // Cut in half: the zip's central directory is gone.
+  iotest::write_raw(path, good.substr(0, good.size() / 2));
+  expect_error([&] { Checkpoint::open(dir); }, {path, "re-download"});
+  // Garbage over the pickle: data.pkl's record starts with PROTO 2 after its name.
+  std::string bad = good;
+  size_t at = bad.find("\x80\x02", bad.find("data.pkl"));
+  ASSERT_NE(at, std::string::npos);
+  for (size_t i = at + 2; i < at + 30; ++i) bad[i] = '\xfe';
+  iotest::write_raw(path, bad);
+  expect_error([&] { Checkpoint::open(dir); }, {path});
+  // A legacy (pre-1.6) torch.save stream starts with a pickle, not "PK".
+  iotest::write_raw(path, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
+  expect_error([&] { Checkpoint::open(dir); }, {path, "legacy", "safetensors"});
+}
+
+TEST(BadInput, BrokenLoraAdapters) {
+  auto base = tiny_model("lorabase");
+  auto ad = temp_dir("lora");
+  // No adapter_config.json.
+  expect_error([&] { Checkpoint::open_lora(ad, base); }, {ad + "/adapter_config.json", "missing"});
+  // Config without r.
+  write_file_atomic(ad + "/adapter_config.json", "{\"peft_type\": \"LORA\", \"lora_alpha\": 16}");
+  expect_error([&] { Checkpoint::open_lora(ad, base); }, {"adapter_config.json", "'r'"});
+  // No weights.
+  write_file_atomic(ad + "/adapter_config.json", "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, \"base_model_name_or_path\": \"meta-llama/Llama-2-7b-hf\"}");
+  expect_error([&] { Checkpoint::open_lora(ad, base); }, {ad, "adapter_model.safetensors"});
+  // Checkpoint::open on an adapter whose base is a hub id (not local) says to give the base.
+  expect_error([&] { Checkpoint::open(ad); }, {"adapter_config.json", "meta-llama/Llama-2-7b-hf", "base"});
+  // lora_A without lora_B.
+  {
+    SafetensorsWriter w(ad + "/adapter_model.safetensors");
+    auto a = torch::ones({2, 16});
+    w.declare("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", DType::F32, {2, 16});
+    w.write("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a.data_ptr(), a.nbytes());
+    w.finish();
+  }
+  expect_error([&] { Checkpoint::open_lora(ad, base); }, {"q_proj", "no lora_B"});
+  // Factors whose shapes do not fit the base (trained on another model).
+  {
+    SafetensorsWriter w(ad + "/adapter_model.safetensors");
+    auto a = torch::ones({2, 20}), b = torch::ones({16, 2});
+    w.declare("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", DType::F32, {2, 20});
+    w.declare("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", DType::F32, {16, 2});
+    w.write("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", a.data_ptr(), a.nbytes());
+    w.write("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", b.data_ptr(), b.nbytes());
+    w.finish();
+  }
+  expect_error([&] { Checkpoint::open_lora(ad, base); }, {"q_proj.weight", "[16, 16]", "different base model"});
+}
+
 TEST(BadInput, CorruptBin) {
   auto dir = temp_dir("bin");
   auto path = dir + "/pytorch_model.bin";
