@@ -27,6 +27,10 @@ echo "== kernels_check on ${gpu:-unknown GPU}, commit $commit, $(date -u +%Y-%m-
 echo "== test_kernels"
 "$test_bin" --gtest_brief=1 2>&1 | tee "$out/test_kernels.log"
 test_rc=${PIPESTATUS[0]}
+if grep -q "no CUDA device visible\|build has no CUDA kernels" "$out/test_kernels.log"; then
+  echo "kernels_check: the CUDA tests were skipped (see above); on the device that is a failure" >&2
+  test_rc=1
+fi
 test_summary="$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/test_kernels.log" | grep -v '^\[  SKIPPED \] [A-Z]' | tr '\n' ' ')"
 
 echo "== compute-sanitizer memcheck (small and misaligned shapes)"
