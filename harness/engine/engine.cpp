@@ -21,6 +21,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/models/checkpoint.hpp"
 
 namespace bm {
 
@@ -83,8 +84,11 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   // Without tokenizer.model only token-id requests work (device scripts use that).
   std::shared_ptr<Tokenizer> tok;
   if (file_exists(model_dir + "/tokenizer.model")) tok = Tokenizer::load_from_model_dir(model_dir);
-  auto model = Transformer::load(model_dir, device, dtype);
-  return std::make_unique<Engine>(model, tok, opts, model_dir);
+  auto ck = Checkpoint::open(model_dir);
+  auto model = Transformer::from_checkpoint(*ck, device, dtype);
+  auto eng = std::make_unique<Engine>(model, tok, opts, model_dir);
+  eng->fingerprint_ = ck->fingerprint();
+  return eng;
 }
 
 const Tokenizer& Engine::need_tokenizer() const {
@@ -96,7 +100,9 @@ int64_t Engine::eos_id() const { return tok_ ? tok_->eos_id() : model_->config()
 
 std::string Engine::description() const {
   std::ostringstream o;
-  o << "bitmerge-libtorch model=" << name_ << " device=" << model_->device().str()
+  o << "bitmerge-libtorch model=" << name_;
+  if (!fingerprint_.empty()) o << " fingerprint=" << fingerprint_;
+  o << " device=" << model_->device().str()
     << " dtype=" << dtype_label(model_->dtype()) << " add_bos=" << (opts_.add_bos ? "true" : "false")
     << " max_length=" << max_len_ << " tokenization=lm-eval(whole string encoded, split at context length,"
     << " trailing context whitespace moved to continuation) generation=greedy";
@@ -344,40 +350,65 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     auto gen = torch::zeros({B, max_new}, torch::TensorOptions().device(dev).dtype(torch::kInt64));
     std::vector<std::vector<int64_t>> ids(static_cast<size_t>(B));
     std::vector<bool> done(static_cast<size_t>(B), false);
-    int64_t step = 0, checked = 0, n_done = 0;
+    std::vector<int64_t> live(static_cast<size_t>(B));  // current row -> row of this batch
+    std::iota(live.begin(), live.end(), 0);
+    int64_t step = 0, checked = 0, n_done = 0, Bcur = B;
     while (true) {
       gen.select(1, step).copy_(next);
       ++step;
       if (step % opts_.check_every == 0 || step == max_new) {
         auto host = gen.narrow(1, checked, step - checked).cpu();
         auto h = host.accessor<int64_t, 2>();
-        for (int64_t r = 0; r < B; ++r) {
-          const size_t ri = static_cast<size_t>(r);
+        for (int64_t cur = 0; cur < Bcur; ++cur) {
+          const size_t ri = static_cast<size_t>(live[static_cast<size_t>(cur)]);
           const auto& req = reqs[order[start + ri]];
+          size_t longest = 0;
+          for (const auto& u : req.until) longest = std::max(longest, u.size());
           for (int64_t j = 0; j < step - checked && !done[ri]; ++j) {
-            const int64_t id = h[r][j];
+            const int64_t id = h[cur][j];
             ids[ri].push_back(id);
             bool stop = id == eos || static_cast<int64_t>(ids[ri].size()) >= req.max_new_tokens;
-            if (!req.until.empty() && id != eos) {
-              auto text = tok_->decode(ids[ri]);  // until non-empty => tokenizer present
-              size_t p = first_stop(text, req.until);
-              if (p != std::string::npos) stop = true;
+            if (longest > 0 && id != eos) {
+              // A new match must end in the newest token and spans at most
+              // `longest` tokens (each decodes to >= 1 byte): decode a tail.
+              const size_t k = std::min(ids[ri].size(), longest + 4);
+              auto tail = tok_->decode(std::vector<int64_t>(ids[ri].end() - static_cast<std::ptrdiff_t>(k), ids[ri].end()));
+              if (first_stop(tail, req.until) != std::string::npos) stop = true;
             }
             if (stop) done[ri] = true, ++n_done;
           }
         }
         checked = step;
         if (n_done == B) break;
+        // Drop finished rows once a quarter of the batch is idle.
+        int64_t idle = 0;
+        for (int64_t cur = 0; cur < Bcur; ++cur) idle += done[static_cast<size_t>(live[static_cast<size_t>(cur)])];
+        if (step < max_new && idle * 4 >= Bcur) {
+          std::vector<int64_t> keep_cur, keep_rows;
+          for (int64_t cur = 0; cur < Bcur; ++cur)
+            if (!done[static_cast<size_t>(live[static_cast<size_t>(cur)])])
+              keep_cur.push_back(cur), keep_rows.push_back(live[static_cast<size_t>(cur)]);
+          auto idx = torch::tensor(keep_cur, torch::kInt64).to(dev);
+          for (auto& t : cache.k) t = t.index_select(0, idx);
+          for (auto& t : cache.v) t = t.index_select(0, idx);
+          cache.pos = cache.pos.index_select(0, idx);
+          am = am.index_select(0, idx);
+          pos_last = pos_last.index_select(0, idx);
+          next = next.index_select(0, idx);
+          gen = gen.index_select(0, idx);
+          live = keep_rows;
+          Bcur = static_cast<int64_t>(live.size());
+        }
       }
       if (step >= max_new) break;
       pos_last = pos_last + 1;
       ForwardOptions so;
-      so.positions = pos_last.view({B, 1});
+      so.positions = pos_last.view({Bcur, 1});
       if (any_pad) so.attention_mask = am.narrow(1, 0, P + step);
       so.cache = &cache;
       so.cache_pos = P + step - 1;
       so.skip_logits = true;
-      auto o = model_->forward(next.view({B, 1}), so);
+      auto o = model_->forward(next.view({Bcur, 1}), so);
       next = model_->lm_head(o.final_hidden.select(1, 0)).argmax(-1);
     }
     for (int64_t r = 0; r < B; ++r) {

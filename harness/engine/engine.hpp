@@ -70,6 +70,7 @@ class Engine : public LanguageModel {
   std::shared_ptr<Tokenizer> tok_;
   EngineOptions opts_;
   std::string name_;
+  std::string fingerprint_;  // Checkpoint::fingerprint() when loaded from a directory
   int64_t max_len_;
 };
 

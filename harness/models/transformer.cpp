@@ -16,6 +16,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/core/safetensors.hpp"
+#include "harness/models/checkpoint.hpp"
 #include "harness/models/arch.hpp"
 
 namespace bm {
@@ -56,23 +57,6 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return at::cat({-x2, x1}, -1);
 }
 
-// dtype names of safetensors -> torch
-torch::Dtype st_to_torch(DType d, const std::string& where) {
-  switch (d) {
-    case DType::F64: return torch::kFloat64;
-    case DType::F32: return torch::kFloat32;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::I16: return torch::kInt16;
-    case DType::I8: return torch::kInt8;
-    case DType::U8: return torch::kUInt8;
-    case DType::BOOL: return torch::kBool;
-  }
-  fail(where, "unsupported dtype");
-}
-
 }  // namespace
 
 Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch::Tensor> weights, torch::Device device,
@@ -103,36 +87,18 @@ Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch:
 }
 
 std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, torch::Device device, torch::Dtype dtype) {
-  auto config = ModelConfig::from_file(model_dir + "/config.json");
-  std::vector<std::string> files;
-  if (file_exists(model_dir + "/model.safetensors")) {
-    files.push_back(model_dir + "/model.safetensors");
-  } else if (file_exists(model_dir + "/model.safetensors.index.json")) {
-    // weight_map values, deduplicated, in first-seen order
-    auto text = read_text_file(model_dir + "/model.safetensors.index.json");
-    auto pos = text.find("\"weight_map\"");
-    if (pos == std::string::npos) fail(model_dir + "/model.safetensors.index.json", "no weight_map; re-download the model");
-    std::set<std::string> seen;
-    size_t i = pos;
-    while ((i = text.find(".safetensors\"", i)) != std::string::npos) {
-      size_t start = text.rfind('"', i - 1);
-      std::string f = text.substr(start + 1, i + 12 - start - 1);
-      if (seen.insert(f).second) files.push_back(model_dir + "/" + f);
-      i += 12;
-    }
-  } else {
-    fail(model_dir, "no model.safetensors or model.safetensors.index.json; convert the checkpoint to safetensors");
-  }
+  return from_checkpoint(*Checkpoint::open(model_dir), device, dtype);
+}
+
+std::shared_ptr<Transformer> Transformer::from_checkpoint(const Checkpoint& ck, torch::Device device,
+                                                          torch::Dtype dtype) {
+  const auto& config = ck.config();
   std::map<std::string, torch::Tensor> weights;
-  for (const auto& f : files) {
-    SafetensorsFile st(f);
-    for (const auto& info : st.tensors()) {
-      auto t = torch::from_blob(const_cast<uint8_t*>(st.data(info)), info.shape,
-                                torch::TensorOptions().dtype(st_to_torch(info.dtype, f + ":" + info.name)));
-      // Copy to the target now, while the mapping is alive.
-      weights[info.name] = t.to(device, dtype, false, /*copy=*/true);
-    }
-  }
+  // Only the tensors the forward uses; each copied to the target right away
+  // (safetensors views stay zero-copy until then). Missing ones: the constructor names them.
+  for (const auto& name : llama_tensor_names(static_cast<int>(config.num_hidden_layers), config.tie_word_embeddings))
+    if (ck.has(name)) weights[name] = ck.get(name).to(device, dtype, false, /*copy=*/true);
+  if (weights.empty()) fail(ck.dir(), "holds none of the LLaMA/Mistral tensor names; is it a LlamaForCausalLM checkpoint?");
   return std::make_shared<Transformer>(config, std::move(weights), device, dtype);
 }
 

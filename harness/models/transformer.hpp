@@ -55,7 +55,9 @@ class Transformer {
   // moved to `device` in `dtype`. Checks every shape against the config (error names the tensor).
   Transformer(const ModelConfig& config, std::map<std::string, torch::Tensor> weights, torch::Device device,
               torch::Dtype dtype);
+  // Any directory Checkpoint::open reads (safetensors, sharded, .bin, LoRA folded).
   static std::shared_ptr<Transformer> load(const std::string& model_dir, torch::Device device, torch::Dtype dtype);
+  static std::shared_ptr<Transformer> from_checkpoint(const Checkpoint& ck, torch::Device device, torch::Dtype dtype);
   // Fresh random init (std 0.02 normal, norms = 1) for training from scratch.
   static std::shared_ptr<Transformer> random_init(const ModelConfig& config, uint64_t seed, torch::Device device,
                                                   torch::Dtype dtype);

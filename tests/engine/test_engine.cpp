@@ -133,6 +133,27 @@ TEST_P(PerModel, GreedyGenerationMatchesHF) {
   }
 }
 
+TEST_P(PerModel, FinishedRowsDroppedMidBatchKeepResults) {
+  auto ref = read_json(GetParam());
+  bm::EngineOptions o;
+  o.batch_size = 4;
+  o.check_every = 1;  // look (and compact) after every token
+  auto eng = bm::Engine::load(models_dir() + "/" + GetParam(), o);
+  const int64_t lens[] = {12, 3, 7, 1};
+  std::vector<bm::GenerateRequest> reqs;
+  for (size_t i = 0; i < 4; ++i) {
+    bm::GenerateRequest r;
+    r.prompt_ids = ref["generations"][i]["prompt_ids"].get<std::vector<int64_t>>();
+    r.max_new_tokens = lens[i];
+    reqs.push_back(r);
+  }
+  auto res = eng->generate(reqs);
+  for (size_t i = 0; i < 4; ++i) {
+    auto full = ref["generations"][i]["ids"].get<std::vector<int64_t>>();
+    EXPECT_EQ(res[i].ids, std::vector<int64_t>(full.begin(), full.begin() + lens[i])) << GetParam() << " " << i;
+  }
+}
+
 TEST_P(PerModel, LoglikelihoodMatchesHFAcrossBatchSizes) {
   auto ref = read_json(GetParam());
   auto reqs = text_requests(ref["loglikelihood"]);

@@ -9,6 +9,8 @@
 //    runs of spaces (" hello" -> [hello] instead of [_, hello]; "a  b" ->
 //    [a, __, b] instead of [a, _, _b]). It agrees on everything else, which
 //    the test asserts; the whitespace cases are checked against sentencepiece only.
+//    It also turns literal "<s>" / "</s>" in text into BOS / EOS ids, where
+//    sentencepiece (and we) encode the characters; lm-eval on HF would too.
 //  - protobuf: Debian's libsentencepiece.so.0 carries its own protobuf-lite
 //    (it does not link libprotobuf.so) and libtorch_cpu.so exports only a few
 //    template instantiations of google::protobuf (byteswap, Arena::CreateMaybeMessage
@@ -53,8 +55,11 @@ const std::vector<std::string> kStrings = {
     "\\boxed{\\frac{1}{2}}",
 };
 
-bool leading_or_double_space(const std::string& s) {
-  return (!s.empty() && (s[0] == ' ' || s[0] == '\n' || s[0] == '\t')) || s.find("  ") != std::string::npos;
+// Strings where transformers 5's LlamaTokenizer (from tokenizer.model alone)
+// is known to differ from sentencepiece (see the findings above).
+bool hf_differs(const std::string& s) {
+  return (!s.empty() && (s[0] == ' ' || s[0] == '\n' || s[0] == '\t')) || s.find("  ") != std::string::npos ||
+         s.find("<s>") != std::string::npos || s.find("</s>") != std::string::npos;
 }
 
 json reference(const std::string& name) {
@@ -100,8 +105,8 @@ TEST_P(Tok, IdsEqualPythonSentencePieceAndTransformers) {
     auto hf = c["hf_bos"].get<std::vector<int64_t>>();
     ASSERT_FALSE(hf.empty());
     EXPECT_EQ(hf[0], tok->bos_id()) << "transformers adds BOS first";
-    EXPECT_NE(hf.back(), tok->eos_id()) << "no EOS appended";
-    if (!leading_or_double_space(text)) {
+    if (!hf_differs(text)) {
+      EXPECT_NE(hf.back(), tok->eos_id()) << "no EOS appended";
       EXPECT_EQ(with_bos, hf) << GetParam() << " transformers differs on '" << text << "'";
       EXPECT_EQ(tok->decode(ours), c["hf_decoded"].get<std::string>()) << text;
       ++hf_checked;
