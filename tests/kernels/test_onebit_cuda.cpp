@@ -57,15 +57,15 @@ torch::Tensor make_input(const Case& c, int64_t seed) {
   for (auto d : c.shape) n *= d;
   auto base = torch::randn({n + 1}, torch::kFloat32) * 0.02;
   base.index_put_({torch::arange(0, n + 1, 97)}, 0.0);
-  base.index_put_({torch::arange(5, n + 1, 101)}, -0.0);
+  if (n + 1 > 5) base.index_put_({torch::arange(5, n + 1, 101)}, -0.0);
   auto t = base.to(c.dtype);
   return c.misaligned ? t.narrow(0, 1, n).view(c.shape) : t.narrow(0, 0, n).view(c.shape);
 }
 
-// On the device, possibly as a misaligned view like the CPU input.
-torch::Tensor to_cuda_like(const torch::Tensor& cpu, const Case& c) {
-  if (!c.misaligned) return cpu.contiguous().to(torch::kCUDA);
-  auto buf = torch::empty({cpu.numel() + 1}, cpu.options().device(torch::kCUDA));
+// On `dev`, possibly as a misaligned view like the CPU input.
+torch::Tensor to_dev_like(const torch::Tensor& cpu, const Case& c, torch::Device dev) {
+  if (!c.misaligned) return cpu.clone().to(dev);  // a copy even when dev is the CPU
+  auto buf = torch::empty({cpu.numel() + 1}, cpu.options().device(dev));
   auto v = buf.narrow(0, 1, cpu.numel()).view(cpu.sizes());
   v.copy_(cpu);
   return v;
@@ -90,20 +90,11 @@ void expect_close(const torch::Tensor& got_any, const torch::Tensor& want_any, c
       << what << ": " << differ << " of " << got.numel() << " entries not bit-identical";
 }
 
-class OnebitCuda : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!have_cuda(&why)) GTEST_SKIP() << why;
-  }
-};
-
-TEST_P(OnebitCuda, PackMatchesReference) {
-  const Case c = GetParam();
+void check_pack(const Case& c, torch::Device dev) {
   auto x = make_input(c, 11);
   auto want = bk::ref::pack_signs(x);
-  auto got = bk::pack_signs(to_cuda_like(x, c));
-  ASSERT_TRUE(got.bits.is_cuda());
+  auto got = bk::pack_signs(to_dev_like(x, c, dev));
+  ASSERT_EQ(got.bits.device(), dev);
   EXPECT_EQ(got.shape, c.shape);
   ASSERT_EQ(got.bits.numel(), want.bits.numel());
   auto gb = got.bits.to(torch::kCPU);
@@ -116,40 +107,38 @@ TEST_P(OnebitCuda, PackMatchesReference) {
   EXPECT_EQ(got.alpha.scalar_type(), torch::kFloat16);
 }
 
-TEST_P(OnebitCuda, UnpackAndAddMatchReference) {
-  const Case c = GetParam();
+void check_unpack_add(const Case& c, torch::Device dev) {
   auto x = make_input(c, 12);
   auto packed_cpu = bk::ref::pack_signs(x);
-  bk::Packed packed_gpu{packed_cpu.bits.to(torch::kCUDA), packed_cpu.alpha.to(torch::kCUDA), packed_cpu.shape};
+  bk::Packed packed_gpu{packed_cpu.bits.to(dev), packed_cpu.alpha.to(dev), packed_cpu.shape};
   expect_close(bk::unpack_signs(packed_gpu, c.dtype), bk::ref::unpack_signs(packed_cpu, c.dtype), "unpack");
 
   auto w_cpu = make_input(c, 13) * 10;
-  auto w_gpu = to_cuda_like(w_cpu, c);
+  auto w_gpu = to_dev_like(w_cpu, c, dev);
   const double scale = 0.7;
-  auto want = w_cpu.contiguous();
+  auto want = w_cpu.clone();
   bk::ref::add_packed_(want, packed_cpu, scale);
   bk::add_packed_(w_gpu, packed_gpu, scale);
   expect_close(w_gpu, want, "add_packed_");
 }
 
-TEST_P(OnebitCuda, TiesCombineMatchesReference) {
-  const Case c = GetParam();
+void check_ties(const Case& c, torch::Device dev) {
   // Mixed inputs: a dense delta of the case's dtype, a dense fp32 delta, two packed.
   auto d0 = make_input(c, 21);
   auto d1 = make_input({c.shape, torch::kFloat32, false}, 22);
   auto p2 = bk::ref::pack_signs(make_input(c, 23));
   auto p3 = bk::ref::pack_signs(make_input(c, 24) * -1);
-  bk::Packed g2{p2.bits.to(torch::kCUDA), p2.alpha.to(torch::kCUDA), p2.shape};
-  bk::Packed g3{p3.bits.to(torch::kCUDA), p3.alpha.to(torch::kCUDA), p3.shape};
-  auto gd0 = to_cuda_like(d0, c);
-  auto gd1 = d1.to(torch::kCUDA);
+  bk::Packed g2{p2.bits.to(dev), p2.alpha.to(dev), p2.shape};
+  bk::Packed g3{p3.bits.to(dev), p3.alpha.to(dev), p3.shape};
+  auto gd0 = to_dev_like(d0, c, dev);
+  auto gd1 = d1.to(dev);
   std::vector<bk::DeltaRef> cpu{{d0.contiguous(), nullptr, 1.0}, {d1, nullptr, 0.5}, {{}, &p2, 1.3}, {{}, &p3, 0.9}};
   std::vector<bk::DeltaRef> gpu{{gd0, nullptr, 1.0}, {gd1, nullptr, 0.5}, {{}, &g2, 1.3}, {{}, &g3, 0.9}};
   for (bool consensus : {true, false}) {
     for (bool mean : {true, false}) {
       const bk::CombineOptions o{consensus, mean};
       auto got = bk::ties_combine(gpu, c.shape, o);
-      ASSERT_TRUE(got.is_cuda());
+      ASSERT_EQ(got.device(), dev);
       ASSERT_EQ(got.scalar_type(), torch::kFloat32);
       expect_close(got, bk::ref::ties_combine(cpu, c.shape, o),
                    std::string("ties consensus=") + (consensus ? "1" : "0") + " mean=" + (mean ? "1" : "0"));
@@ -166,8 +155,37 @@ TEST_P(OnebitCuda, TiesCombineMatchesReference) {
   expect_close(bk::ties_combine(eight_g, c.shape, {}), bk::ref::ties_combine(eight_c, c.shape, {}), "ties K=8");
 }
 
+class OnebitCuda : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!have_cuda(&why)) GTEST_SKIP() << why;
+  }
+};
+
+TEST_P(OnebitCuda, PackMatchesReference) { check_pack(GetParam(), torch::kCUDA); }
+TEST_P(OnebitCuda, UnpackAndAddMatchReference) { check_unpack_add(GetParam(), torch::kCUDA); }
+TEST_P(OnebitCuda, TiesCombineMatchesReference) { check_ties(GetParam(), torch::kCUDA); }
+
 INSTANTIATE_TEST_SUITE_P(Table, OnebitCuda, ::testing::ValuesIn(table()),
                          [](const ::testing::TestParamInfo<Case>& i) { return name_of(i.param); });
+
+// The same checks with the wrappers on the CPU (= the reference) for the
+// small table cases: keeps this file's own helpers honest where no GPU is.
+TEST(OnebitCudaHarness, DryRunOnCpu) {
+  int ran = 0;
+  for (const Case& c : table()) {
+    int64_t n = 1;
+    for (auto d : c.shape) n *= d;
+    if (n > 1000000) continue;
+    SCOPED_TRACE(name_of(c));
+    check_pack(c, torch::kCPU);
+    check_unpack_add(c, torch::kCPU);
+    check_ties(c, torch::kCPU);
+    ++ran;
+  }
+  EXPECT_GE(ran, 15);
+}
 
 TEST(OnebitCudaMisc, MoreThanMaxInputsFallsBackAndAgrees) {
   std::string why;
