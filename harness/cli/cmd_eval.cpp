@@ -83,6 +83,7 @@ BM_COMMAND(eval, [](CLI::App& app) {
     eo.max_new_tokens = o->max_new_tokens;
     if (!o->items.empty()) eo.item_ids = read_items_file(o->items);
     auto tasks = bm::parse_task_list(o->tasks);
+    bm::check_eval_inputs(tasks, eo);  // data, templates, sandbox: before minutes of model loading
     std::string fp = bm::model_fingerprint(o->model);
     auto engine = bm::Engine::load(o->model, o->eng);
     auto results = bm::evaluate(*engine, tasks, eo);

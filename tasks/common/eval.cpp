@@ -118,6 +118,19 @@ std::vector<TaskResult> evaluate(LanguageModel& lm, const std::vector<std::strin
   return results;
 }
 
+void check_eval_inputs(const std::vector<std::string>& tasks, const EvalOptions& opts) {
+  bool sandbox = false;
+  for (const auto& name : tasks) {
+    auto t = make_task(name);
+    auto it = opts.templates.find(name);
+    if (it != opts.templates.end()) resolve_template(*t, it->second);
+    t->load(opts.data_dir);
+    select_items(*t, opts);
+    sandbox |= t->needs_sandbox();
+  }
+  if (sandbox) require_sandbox(opts.sandbox);
+}
+
 TaskResult combine_results(const std::vector<TaskResult>& parts) {
   if (parts.empty()) fail("combine_results", "nothing to combine");
   TaskResult r = parts[0];

@@ -37,6 +37,11 @@ struct TaskResult {
 
 std::vector<TaskResult> evaluate(LanguageModel& lm, const std::vector<std::string>& tasks, const EvalOptions& opts);
 
+// Fails fast, before a model is loaded: unknown tasks/templates, missing or
+// malformed data files, unknown item ids, and an unusable sandbox when a code
+// task is requested (loads every task's data once).
+void check_eval_inputs(const std::vector<std::string>& tasks, const EvalOptions& opts);
+
 // Combines results of disjoint item subsets of one task (same version and
 // template): samples concatenated, metrics recomputed. Throws on a mismatch
 // or on an item present twice.

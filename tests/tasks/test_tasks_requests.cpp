@@ -287,3 +287,20 @@ TEST(EvalDriver, MathExtractionThroughTheTask) {
   EXPECT_TRUE(bm::starts_with(lm.gen_reqs[0].prompt, "Problem: "));
   EXPECT_TRUE(bm::ends_with(lm.gen_reqs[0].prompt, "\nAnswer:"));
 }
+
+TEST(EvalDriver, PreflightCatchesBadInputsBeforeAnyModelWork) {
+  bm::EvalOptions o;
+  o.data_dir = bmtest::data_dir();
+  EXPECT_NO_THROW(bm::check_eval_inputs({"gsm8k", "truthfulqa"}, o));
+  bm::EvalOptions bad = o;
+  bad.data_dir = bmtest::temp_dir("nodata");
+  EXPECT_THROW(bm::check_eval_inputs({"gsm8k"}, bad), bm::Error);
+  bad = o;
+  bad.templates["truthfulqa"] = "mergelm";
+  EXPECT_THROW(bm::check_eval_inputs({"truthfulqa"}, bad), bm::Error);
+  bad = o;
+  bad.item_ids["gsm8k"] = {"0", "1319"};
+  EXPECT_THROW(bm::check_eval_inputs({"gsm8k"}, bad), bm::Error);
+  EXPECT_THROW(bm::parse_task_list("gsm8k,mmlu2"), bm::Error);
+  EXPECT_EQ(bm::parse_task_list("all").size(), 7u);
+}
