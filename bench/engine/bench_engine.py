@@ -20,6 +20,7 @@ from transformers import LlamaForCausalLM
 ap = argparse.ArgumentParser()
 ap.add_argument("--bin", required=True)
 ap.add_argument("--model", required=True)
+ap.add_argument("--device", default="cuda")  # cpu: smoke test of this script only
 ap.add_argument("--batch-sizes", default="1,32,128")
 ap.add_argument("--ctx", type=int, default=256)
 ap.add_argument("--cont", type=int, default=32)
@@ -27,8 +28,14 @@ ap.add_argument("--prompt", type=int, default=128)
 ap.add_argument("--new", type=int, default=128)
 a = ap.parse_args()
 tmp = tempfile.mkdtemp()
+
+
+def sync():
+    if a.device == "cuda":
+        torch.cuda.synchronize()
+
 torch.manual_seed(2)
-model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
+model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device).eval()
 
 
 def run_ours(verb, rows, bs, extra):
@@ -36,7 +43,7 @@ def run_ours(verb, rows, bs, extra):
     with open(inp, "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
-    p = subprocess.run([a.bin, verb, "--model", a.model, "--input", inp, "--output", out, "--device", "cuda",
+    p = subprocess.run([a.bin, verb, "--model", a.model, "--input", inp, "--output", out, "--device", a.device,
                         "--dtype", "bfloat16", "--batch-size", str(bs)] + extra, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(p.stderr)
@@ -47,34 +54,34 @@ def run_ours(verb, rows, bs, extra):
 def hf_score(ids, bs):
     def go(batch):
         with torch.no_grad():
-            x = batch.cuda()
+            x = batch.to(a.device)
             logits = model(x).logits[:, a.ctx - 1:-1].float()
             lp = torch.log_softmax(logits, -1).gather(-1, x[:, a.ctx:, None]).sum((1, 2))
             return lp.cpu()
     go(ids[:bs])
-    torch.cuda.synchronize()
+    sync()
     t0 = time.perf_counter()
     for i in range(0, len(ids), bs):
         go(ids[i:i + bs])
-    torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - t0
 
 
 def hf_generate(prompts, bs):
     def go(batch):
         with torch.no_grad():
-            g = model.generate(batch.cuda(), max_new_tokens=a.new, do_sample=False, pad_token_id=0, eos_token_id=2)
+            g = model.generate(batch.to(a.device), max_new_tokens=a.new, do_sample=False, pad_token_id=0, eos_token_id=2)
         return int((g[:, batch.shape[1]:] != 0).sum())  # pad 0 after EOS
     go(prompts[:bs][:, :8])
-    torch.cuda.synchronize()
+    sync()
     t0, n = time.perf_counter(), 0
     for i in range(0, len(prompts), bs):
         n += go(prompts[i:i + bs])
-    torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - t0, n
 
 
-print(f"device: {torch.cuda.get_device_name()}  model: {a.model}")
+print(f"device: {torch.cuda.get_device_name() if a.device == 'cuda' else 'cpu'}  model: {a.model}")
 print(f"{'what':<10}{'batch':>6}{'ours tok/s':>14}{'HF tok/s':>14}{'ratio':>8}")
 for bs in [int(x) for x in a.batch_sizes.split(",")]:
     n = {1: 32}.get(bs, 4 * bs) if bs < 128 else 2 * bs

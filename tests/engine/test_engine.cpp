@@ -396,3 +396,18 @@ TEST(Cli, ErrorsAreOneLine) {
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_FALSE(bm::file_exists(in + ".out"));
 }
+
+TEST(Cli, InspectCountsParametersPerRole) {
+  const std::string bin = env("BITMERGE_BIN");
+  auto m = bm::Transformer::load(models_dir() + "/llama_untied", torch::kCPU, torch::kFloat32);
+  int64_t n = 0;
+  for (auto& [name, t] : m->named_parameters()) n += t.numel();
+  std::string outf = fs::absolute("engine_cli_inspect.txt").string(), err;
+  ASSERT_EQ(run("'" + bin + "' inspect --model '" + models_dir() + "/llama_untied' > '" + outf + "'", &err), 0) << err;
+  auto text = bm::read_text_file(outf);
+  EXPECT_NE(text.find("LlamaForCausalLM"), std::string::npos) << text;
+  EXPECT_NE(text.find("parameters:     " + std::to_string(n) + " "), std::string::npos) << text;
+  EXPECT_NE(text.find("  attn_q 2 "), std::string::npos) << text;
+  EXPECT_NE(text.find("  head 1 "), std::string::npos) << text;
+  EXPECT_NE(text.find("bytes:          " + std::to_string(n * 4) + " "), std::string::npos) << text;
+}
