@@ -19,7 +19,8 @@ DEV=(libsentencepiece-dev nlohmann-json3-dev libtomlplusplus-dev libgtest-dev go
 RUNTIME=(libsentencepiece0 libtomlplusplus3 libbenchmark1debian libarchive13 libcurl4 libssl3
          libxml2 libicu72 libldap-2.5-0 libsasl2-2 libsasl2-modules-db libbrotli1 libnghttp2-14 libpsl5
          librtmp1 libssh2-1 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1
-         libnettle8 libhogweed6 libgnutls30 libidn2-0 libunistring2 libp11-kit0 libtasn1-6 libgmp10 libffi8)
+         libnettle8 libhogweed6 libgnutls30 libidn2-0 libunistring2 libp11-kit0 libtasn1-6 libgmp10 libffi8
+         bubblewrap libcap2)
 # On every Ubuntu 24.04 system with the same soname (libc-dev: any box with g++).
 BASE=(libc6 libgcc-s1 libstdc++6 gcc-12-base zlib1g libzstd1 liblzma5 libbz2-1.0 libacl1 liblz4-1
       libcom-err2 libdb5.3 debconf libselinux1 libpcre2-8-0 libc-dev libc6-dev)
