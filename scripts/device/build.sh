@@ -85,7 +85,7 @@ fi
 cat >"$BUILD/device_env.sh" <<ENV
 # source me before running programs built by scripts/device/build.sh
 export LD_LIBRARY_PATH="$LIBDIR\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
-export PATH="$(dirname "$PY"):/usr/local/cuda/bin:\$PATH"
+export PATH="$(dirname "$PY"):/usr/local/cuda/bin:\$PATH:$PREFIX/usr/bin"
 export BITMERGE_PYTHON="$PY"
 ENV
 ninja -C "$BUILD" -j"$JOBS" "$@"
