@@ -62,3 +62,11 @@ tables: build
 plots: build
 	@for r in $(RESULT_FILES); do d=$$(dirname $$r); \
 	  $(BITMERGE) table $$r --format md --out $$d/table.md --plots $$d && echo "plots: $$d" || exit 1; done
+
+# ---- GPU benchmark: bitmerge vs HF transformers on the same machine, weights and requests ----
+# On the device: bash scripts/device/build.sh bitmerge && source build-gpu/device_env.sh && make bench-gpu
+# BENCH_GPU_FLAGS e.g. "--data-dir .device/data --layers 8 --limit 32" (see bench/gpu/run_bench.sh --help).
+BENCH_GPU_FLAGS ?=
+.PHONY: bench-gpu
+bench-gpu:
+	bash bench/gpu/run_bench.sh $(BENCH_GPU_FLAGS)

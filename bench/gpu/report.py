@@ -156,6 +156,16 @@ def main():
                 rows.append(f"| generate {task} (total) | {len(by_task[task])} x {by_task[task][0]['max_new_tokens']} new | "
                             f"{fmt(v[2] if v else None, 2)} | {fmt(hpt['seconds'] if hpt else None, 2)} | {fmt(btps)} | "
                             f"{fmt(htps)} | | | | {ratio(btps, htps)} |")
+        agree = ""
+        bo, ho = os.path.join(w, "bm_ll_out.jsonl"), os.path.join(w, "hf_suite_out.jsonl")
+        if os.path.exists(bo) and os.path.exists(ho):
+            b = jl(bo)
+            h = [x for x in jl(ho) if x["type"] == "loglikelihood"]
+            if b and len(b) == len(h):
+                d = [abs(x["logprob"] - y["logprob"]) for x, y in zip(b, h)]
+                agree = (f"- same workload check: {len(d)} loglikelihoods, |bitmerge - HF| mean {sum(d) / len(d):.4f}, "
+                         f"max {max(d):.4f} nats ({a.dtype}); is_greedy agrees on "
+                         f"{sum(x['is_greedy'] == y['is_greedy'] for x, y in zip(b, h))}/{len(d)}.")
         ev = timings.get("bm_eval", {})
         hs = timings.get("hf_suite", {})
         md += [f"**Suite**: {a.shape} shape x {a.layers} layers ({ptot / 1e9:.2f} B params, {pm / 1e9:.2f} B in matmuls), "
@@ -176,7 +186,8 @@ def main():
                f"Full-depth ({FULL_LAYERS.get(a.shape, a.layers)} layers) rates are about {a.layers}/"
                f"{FULL_LAYERS.get(a.shape, a.layers)} of these.",
                f"- decode = total generate time minus the prefill-only run; bitmerge stops rows at EOS/stop strings, "
-               f"HF runs every batch to max_new_tokens unless all rows hit EOS (token counts shown).", ""]
+               f"HF runs every batch to max_new_tokens unless all rows hit EOS (token counts shown)."] + (
+                   [agree] if agree else []) + [""]
 
     if a.mode in ("scaling", "all"):
         md += [f"**Scaling** ({a.layers} layers of each shape; score = first requests of the suite's loglikelihood set; "

@@ -17,7 +17,7 @@ ARGS="$*"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-DATA="${BITMERGE_DATA_DIR:-}"; LAYERS=8; SHAPE=llama7b; LIMIT=32; BATCH=32; MAXNEW=0; MODE=all
+DATA=""; LAYERS=8; SHAPE=llama7b; LIMIT=32; BATCH=32; MAXNEW=0; MODE=all
 DEVICE=cuda; SCALE_SHAPES=llama7b,llama13b; SCALE_BATCHES=1,32,128; SCALE_NEW=64; SCALE_N=256; SCALE_PROMPT=64
 TASKS=mmlu,hellaswag,truthfulqa,gsm8k,math,humaneval,mbpp; WORK=/tmp/bm_bench_gpu; BIN=""; PY=""
 PEAK_TFLOPS=790; HBM_TBS=3.0; DTYPE=""
@@ -48,8 +48,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$MODE" in suite|scaling|all) ;; *) echo "run_bench.sh: --mode must be suite, scaling or all" >&2; exit 2;; esac
-if [ -z "$DATA" ]; then
-  for d in .device/data data ../shared/data; do [ -d "$d/mmlu" ] && { DATA="$d"; break; }; done
+if [ -z "$DATA" ]; then  # $BITMERGE_DATA_DIR (make exports ../shared/data), else a carried copy
+  for d in "${BITMERGE_DATA_DIR:-}" .device/data data ../shared/data; do [ -n "$d" ] && [ -d "$d/mmlu" ] && { DATA="$d"; break; }; done
 fi
 [ -n "$DATA" ] && [ -d "$DATA" ] || { echo "run_bench.sh: benchmark data not found; pass --data-dir DIR (layout of shared/data)" >&2; exit 2; }
 DATA="$(cd "$DATA" && pwd)"
