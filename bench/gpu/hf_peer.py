@@ -156,7 +156,10 @@ class Peer:
         groups = collections.OrderedDict()
         for i, r in enumerate(reqs):
             mx = max_new_override or int(r["max_new_tokens"])
-            groups.setdefault((r.get("task", ""), tuple(r.get("until", [])), mx), []).append(i)
+            # lm-eval groups by generation kwargs; an override (prefill-only run, scaling) pools every
+            # prompt into one length-sorted stream, as `bitmerge generate` does with one input file.
+            key = ("", (), mx) if max_new_override else (r.get("task", ""), tuple(r.get("until", [])), mx)
+            groups.setdefault(key, []).append(i)
         texts, counts = [None] * len(reqs), [0] * len(reqs)
         prompt_tokens = 0
         steps_rows = []  # (rows, steps) per batch

@@ -107,7 +107,12 @@ make_model() {  # $1 shape -> prints dir
   echo "$dir"
 }
 EVAL_FLAGS=()
-command -v bwrap >/dev/null 2>&1 || EVAL_FLAGS+=(--unsafe-no-sandbox)  # the device has no bubblewrap
+# Code tasks run generated programs in bubblewrap; where it is missing or cannot make namespaces
+# (containers), fall back to rlimits + temp dir (random-weight output, a throwaway machine).
+if ! { command -v bwrap >/dev/null 2>&1 && bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all true >/dev/null 2>&1; }; then
+  EVAL_FLAGS+=(--unsafe-no-sandbox)
+  say "bubblewrap unusable here: bitmerge eval runs code tasks with --unsafe-no-sandbox"
+fi
 
 if [ "$MODE" != scaling ]; then
   MODEL=$(make_model "$SHAPE")
@@ -138,8 +143,10 @@ EOF
       --max-new-tokens "$MAXNEW" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$BATCH" \
       --output "$WORK/bm_results.json" "${EVAL_FLAGS[@]}"
   say "bitmerge score / generate on the same requests"
-  [ -s "$WORK/ll.jsonl" ] && timed bm_score "$BIN" score --model "$MODEL" --input "$WORK/ll.jsonl" \
-      --output "$WORK/bm_ll_out.jsonl" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$BATCH"
+  if [ -s "$WORK/ll.jsonl" ]; then
+    timed bm_score "$BIN" score --model "$MODEL" --input "$WORK/ll.jsonl" \
+        --output "$WORK/bm_ll_out.jsonl" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$BATCH"
+  fi
   if [ -s "$WORK/gen.jsonl" ]; then
     timed bm_gen_prefill "$BIN" generate --model "$MODEL" --input "$WORK/gen_prefill.jsonl" \
         --output "$WORK/bm_gen_prefill_out.jsonl" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$BATCH"
@@ -181,12 +188,14 @@ for b in [int(x) for x in bss.split(",") if x.strip()]:
 EOF
     say "scaling: $sh"
     for b in "${bss[@]}"; do
-      [ -s "$WORK/scale_ll.jsonl" ] && timed "bm_scale_score_${sh}_$b" "$BIN" score --model "$SM" \
-          --input "$WORK/scale_ll.jsonl" --output "$WORK/bm_scale_score_${sh}_$b.jsonl" --device "$DEVICE" \
-          --dtype "$DTYPE" --batch-size "$b"
-      [ -s "$WORK/scale_gen_$b.jsonl" ] && timed "bm_scale_gen_${sh}_$b" "$BIN" generate --model "$SM" \
-          --input "$WORK/scale_gen_$b.jsonl" --output "$WORK/bm_scale_gen_${sh}_$b.jsonl" --device "$DEVICE" \
-          --dtype "$DTYPE" --batch-size "$b"
+      if [ -s "$WORK/scale_ll.jsonl" ]; then
+        timed "bm_scale_score_${sh}_$b" "$BIN" score --model "$SM" --input "$WORK/scale_ll.jsonl" \
+            --output "$WORK/bm_scale_score_${sh}_$b.jsonl" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$b"
+      fi
+      if [ -s "$WORK/scale_gen_$b.jsonl" ]; then
+        timed "bm_scale_gen_${sh}_$b" "$BIN" generate --model "$SM" --input "$WORK/scale_gen_$b.jsonl" \
+            --output "$WORK/bm_scale_gen_${sh}_$b.jsonl" --device "$DEVICE" --dtype "$DTYPE" --batch-size "$b"
+      fi
     done
     timed "hf_scale_$sh" "$PY" bench/gpu/hf_peer.py --model "$SM" --requests "$RQ" --out "$WORK/hf_scale_$sh.json" \
         --device "$DEVICE" --dtype "$DTYPE" --mode scaling --batch-sizes "$SCALE_BATCHES" \
