@@ -142,9 +142,9 @@ class Peer:
                 greedy = lg.argmax(dim=-1)
                 for (i, _, cont) in members:
                     c = torch.tensor(cont, dtype=torch.long, device=self.dev)
-                    lp = lg.gather(1, c.unsqueeze(1)).squeeze(1).sum()
-                    results[i] = (lp, (greedy == c).all())
-        out = [(float(lp), bool(g)) for lp, g in results]  # host copies: the final sync
+                    # float()/bool() per request, as lm-eval does (a host sync each)
+                    results[i] = (float(lg.gather(1, c.unsqueeze(1)).squeeze(1).sum()), bool((greedy == c).all()))
+        out = results
         self.sync()
         secs = time.time() - t0
         return out, {"requests": len(reqs), "forward_rows": len(reps), "fed_tokens": fed, "seconds": secs}

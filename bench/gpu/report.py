@@ -176,7 +176,7 @@ def main():
         bm_mem = [t.get("peak_mib") for n, t in timings.items() if n.startswith("bm_") and "scale" not in n]
         bm_mem = max([m for m in bm_mem if m is not None], default=None)
         hf_alloc = (hf.get("peak_memory") or {}).get("allocated_mib")
-        md += ["", f"- end to end: `bitmerge eval` {fmt(ev.get('wall_s'), 1)} s wall (load, {len(by_task) and 'generation, '}"
+        md += ["", f"- end to end: `bitmerge eval` {fmt(ev.get('wall_s'), 1)} s wall (load, {'generation, ' if by_task else ''}"
                f"scoring, code execution included; results in bm_results.json) vs HF peer process "
                f"{fmt(hs.get('wall_s'), 1)} s wall (import, load, ll + prefill-only + generate phases).",
                f"- peak GPU memory (nvidia-smi, whole device): bitmerge {fmt(bm_mem, 0)} MiB, HF {fmt(hs.get('peak_mib'), 0)} MiB"

@@ -75,7 +75,8 @@ MON_PID=""
 mon_start() {  # $1 = samples file
   : > "$1"
   if [ "$DEVICE" != cpu ] && command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$1" 2>/dev/null &
+    # one nvidia-smi per sample: each exits (flushes) on its own, nothing lost when the loop is killed
+    ( while :; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 >> "$1" 2>/dev/null; sleep 0.2; done ) &
     MON_PID=$!
   fi
 }
