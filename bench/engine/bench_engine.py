@@ -35,7 +35,7 @@ def sync():
         torch.cuda.synchronize()
 
 torch.manual_seed(2)
-model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device).eval()
+model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device, torch.bfloat16).eval()
 
 
 def run_ours(verb, rows, bs, extra):

@@ -25,7 +25,7 @@ cfg = LlamaConfig(vocab_size=32000, hidden_size=a.hidden, intermediate_size=a.in
                   rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
 torch.set_default_dtype(torch.bfloat16)
 with torch.device(a.device):
-    model = LlamaForCausalLM(cfg)
+    model = LlamaForCausalLM(cfg).to(torch.bfloat16)
 model.save_pretrained(a.out, safe_serialization=True, max_shard_size="5GB")
 open(os.path.join(a.out, "DONE"), "w").write("ok\n")
 print(f"wrote {a.out} ({sum(p.numel() for p in model.parameters()) / 1e9:.2f} B params)")

@@ -27,7 +27,7 @@ a = ap.parse_args()
 
 torch.manual_seed(1)
 ids = torch.randint(3, 32000, (a.seqs, a.len))
-model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device).eval()
+model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device, torch.bfloat16).eval()
 with torch.no_grad():
     logits = torch.cat([model(ids[i:i + 8].to(a.device)).logits.float().cpu() for i in range(0, a.seqs, 8)])
 hf_arg = logits.argmax(-1)  # [S, L]
