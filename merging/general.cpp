@@ -10,8 +10,9 @@ namespace bm::merging {
 torch::Tensor trim_magnitude(const torch::Tensor& d, double density) {
   if (density >= 1.0) return d;
   int64_t n = d.numel();
-  auto k = static_cast<int64_t>(density * static_cast<double>(n));
-  if (k <= 0) return torch::zeros_like(d);
+  if (density <= 0.0 || n == 0) return torch::zeros_like(d);
+  // As mergekit: at least one entry survives a positive density.
+  auto k = std::max<int64_t>(1, static_cast<int64_t>(density * static_cast<double>(n)));
   auto flat = d.reshape({-1});
   auto idx = std::get<1>(torch::topk(flat.abs(), k, /*dim=*/0, /*largest=*/true, /*sorted=*/false));
   auto mask = torch::zeros({n}, flat.options().dtype(torch::kBool));

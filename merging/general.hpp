@@ -29,7 +29,7 @@ torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, cons
 // All experts, onto job.base.
 torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s);
 
-// Magnitude trim of one tensor: keeps exactly floor(density*numel) entries (largest |d|).
+// Magnitude trim of one tensor: keeps exactly max(1, floor(density*numel)) entries, the largest |d| (as mergekit).
 torch::Tensor trim_magnitude(const torch::Tensor& d, double density);
 // DARE: keeps each entry with probability density (seeded by seed, expert, tensor),
 // rescales kept entries by 1/density when rescale. Bit-identical for the same inputs.
