@@ -49,8 +49,10 @@ PackedData pack_examples(const Tokenizer& tok, const std::vector<TextExample>& e
     ids.push_back(tok.eos_id());
     w.push_back(1.f);
     if (int64_t(ids.size()) > seq_len) {
-      ids.resize(size_t(seq_len));
-      w.resize(size_t(seq_len));
+      // Keep the end: the completion and the part of the prompt next to it
+      // (e.g. the question after a long few-shot primer).
+      ids.erase(ids.begin(), ids.end() - seq_len);
+      w.erase(w.begin(), w.end() - seq_len);
       ++out.n_truncated;
     }
     if (used + int64_t(ids.size()) > seq_len) pad_row();

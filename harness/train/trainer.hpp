@@ -42,7 +42,7 @@ struct TextExample {
 // Each example becomes BOS + tokens(prompt + completion) + EOS (tokenized as
 // one string, split at the prompt's token count as lm-eval does); examples are
 // packed whole into rows (a new row when the next does not fit; longer ones
-// are cut to seq_len). Loss weight 1 on completion tokens and EOS, and on the
+// keep their last seq_len tokens). Loss weight 1 on completion tokens and EOS, and on the
 // prompt too when `loss_on_prompt`; 0 on BOS and padding.
 PackedData pack_examples(const Tokenizer& tok, const std::vector<TextExample>& examples, int64_t seq_len,
                          bool loss_on_prompt);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/tokenizer.hpp"
 #include "harness/train/family.hpp"
@@ -46,7 +47,7 @@ const Fixture& fixture() {
     auto d = synth::generate(sc);
     std::vector<std::string> texts = d.pretrain;
     for (auto& e : d.math) texts.push_back(e.prompt + e.completion);
-    train_sentencepiece(texts, 320, x.dir + "/tok/tokenizer.model", 1);
+    train_sentencepiece(texts, 400, x.dir + "/tok/tokenizer.model", 1);
     x.tok = Tokenizer::load(x.dir + "/tok/tokenizer.model");
     for (size_t i = 0; i < 120; ++i) x.examples.push_back({d.math[i].prompt, d.math[i].completion});
     x.config.architecture = "LlamaForCausalLM";
@@ -80,18 +81,21 @@ TrainConfig tiny_train(int64_t steps) {
 
 TEST(MiniTrain, TokenizerIsLlamaStyle) {
   auto& f = fixture();
-  EXPECT_EQ(f.tok->vocab_size(), 320);
+  EXPECT_EQ(f.tok->vocab_size(), 400);
   EXPECT_EQ(f.tok->bos_id(), 1);
   EXPECT_EQ(f.tok->eos_id(), 2);
   auto ids = f.tok->encode("x = 123\n    y", false);
   EXPECT_EQ(f.tok->decode(ids), "x = 123\n    y");
   int digits = 0;  // split_digits: each digit its own piece
-  for (auto id : ids)
-    if (f.tok->piece(id).find_first_of("0123456789") != std::string::npos) {
+  for (auto id : ids) {
+    std::string p = f.tok->piece(id);
+    if (p.rfind("<0x", 0) != 0 && p.find_first_of("0123456789") != std::string::npos) {
       ++digits;
-      EXPECT_LE(f.tok->piece(id).size(), 4u) << f.tok->piece(id);
+      EXPECT_LE(p.size(), 4u) << p;  // "1" or "\u2581" + "1"
     }
+  }
   EXPECT_EQ(digits, 3);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 13), ids.end());  // "\n" is the byte piece <0x0A> (3 + 10)
 }
 
 TEST(MiniTrain, PackingWeightsCompletionOnly) {
@@ -159,7 +163,7 @@ TEST(MiniTrain, SavedModelMatchesHfTransformers) {
   std::string script = f.dir + "/parity.py", result = f.dir + "/logits.json";
   std::ofstream(script) << "import json, sys, torch\n"
                            "from transformers import AutoModelForCausalLM\n"
-                           "m = AutoModelForCausalLM.from_pretrained(sys.argv[1], torch_dtype=torch.float32)\n"
+                           "m = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)\n"
                            "m.eval()\n"
                            "ids = torch.tensor([json.loads(sys.argv[2])])\n"
                            "with torch.no_grad():\n"
@@ -201,7 +205,54 @@ TEST(MiniTrain, FamilyConfigsParseAndKeysTrackSettings) {
   try {
     FamilyConfig::from_toml(bad);
     FAIL() << "unknown key accepted";
-  } catch (const bm::Error& e) {
+  } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();
   }
+}
+
+TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
+  FamilyConfig c = FamilyConfig::from_toml(std::string(BITMERGE_SOURCE_DIR) + "/configs/mini/nano.toml");
+  c.name = "tiny";
+  c.generator.countries = 12;
+  c.generator.n_test = 8;
+  c.generator.n_train_gsm8k = 60;
+  c.generator.n_train_math = 30;
+  c.generator.pretrain_docs = 150;
+  c.tokenizer_vocab = 400;
+  c.model.hidden_size = 32;
+  c.model.intermediate_size = 64;
+  c.model.num_hidden_layers = 1;
+  c.model.head_dim = 8;
+  c.pretrain.steps = 4;
+  c.pretrain.batch_size = 2;
+  c.finetune.steps = 3;
+  c.finetune.batch_size = 2;
+  BuildOptions o;
+  o.out_dir = fixture().dir + "/family";
+  o.threads = 1;
+  auto s1 = build_family(c, o);
+  EXPECT_FALSE(s1.cache_hit);
+  for (auto n : {"base", "chat", "math", "code"}) {
+    std::string d = o.out_dir + "/models/" + n;
+    EXPECT_TRUE(file_exists(d + "/config.json") && file_exists(d + "/model.safetensors") &&
+                file_exists(d + "/tokenizer.model"))
+        << d;
+  }
+  for (auto f : {"data/mmlu/test/world_capitals_test.csv", "data/gsm8k/train.jsonl", "data/mbpp/mbpp.jsonl",
+                 "family.toml", "family.json", "tokenizer/tokenizer.model"})
+    EXPECT_TRUE(file_exists(o.out_dir + "/" + f)) << f;
+  // experts differ from the base and from each other (they were fine-tuned)
+  auto base = Transformer::load(o.out_dir + "/models/base", torch::kCPU, torch::kFloat32);
+  auto chat = Transformer::load(o.out_dir + "/models/chat", torch::kCPU, torch::kFloat32);
+  auto& name = "model.layers.0.mlp.down_proj.weight";
+  EXPECT_FALSE(torch::equal(base->named_parameters().at(name), chat->named_parameters().at(name)));
+  auto stamp = sha256_file(o.out_dir + "/models/chat/model.safetensors");
+  auto s2 = build_family(c, o);
+  EXPECT_TRUE(s2.cache_hit);
+  EXPECT_EQ(s2.key, s1.key);
+  EXPECT_EQ(stamp, sha256_file(o.out_dir + "/models/chat/model.safetensors"));
+  c.finetune.steps = 4;  // a changed setting retrains
+  auto s3 = build_family(c, o);
+  EXPECT_FALSE(s3.cache_hit);
+  EXPECT_NE(s3.key, s1.key);
 }
