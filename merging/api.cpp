@@ -313,7 +313,8 @@ torch::Tensor Merger::tensor(const std::string& name) {
   TensorJob job;
   job.name = name;
   job.role = classify_tensor(name).role;
-  auto bf = b.to(torch::kFloat32);
+  // The raw dtype crosses to the device; conversions and math happen there.
+  auto bf = b.to(I.device).to(torch::kFloat32);
   if (bf.data_ptr() == b.data_ptr()) bf = bf.clone();  // never compute on the mapped view
   release_pages(b);
   for (auto& e : I.experts) {
@@ -322,15 +323,15 @@ torch::Tensor Merger::tensor(const std::string& name) {
       job.deltas.emplace_back();
       continue;
     }
-    job.deltas.push_back(e->delta(name, bf).to(I.device));
+    job.deltas.push_back(e->delta(name, bf));
   }
-  job.base = bf.to(I.device);
+  job.base = bf;
   job.expert_names = I.expert_names;
   job.params = &I.params;
   job.route = I.route;
   job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
   auto out = I.method->merge(job);
-  return out.to(torch::kCPU).to(dtype).contiguous();
+  return out.to(dtype).to(torch::kCPU).contiguous();
 }
 
 std::string Merger::provenance_json() const {

@@ -161,15 +161,16 @@ class PackedExpert : public ExpertSource {
       const TensorInfo& a = file_.at(t + ".alpha");
       d.is_packed = true;
       d.packed.shape = shapes_.at(t);
-      d.packed.bits = torch::from_blob(const_cast<uint8_t*>(file_.data(s)), {s.numel()}, torch::kUInt8).clone();
-      d.packed.alpha = torch::from_blob(const_cast<uint8_t*>(file_.data(a)), {}, torch::kFloat16).clone();
+      auto dev = base_f32.device();
+      d.packed.bits = torch::from_blob(const_cast<uint8_t*>(file_.data(s)), {s.numel()}, torch::kUInt8).to(dev, false, true);
+      d.packed.alpha = torch::from_blob(const_cast<uint8_t*>(file_.data(a)), {}, torch::kFloat16).to(dev, false, true);
       if (!std::isfinite(d.packed.alpha.item<float>()))
         fail(path_ + ": " + t + ".alpha", "alpha is not finite; the file is corrupt");
       return d;
     }
     const TensorInfo& i = file_.at(t);
     auto view = torch::from_blob(const_cast<uint8_t*>(file_.data(i)), i.shape, to_torch_dtype(i.dtype));
-    d.dense = view.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    d.dense = view.to(base_f32.device(), false, true).to(torch::kFloat32);
     check_finite(d.dense, path_ + ": " + t);
     if (base_f32.dim() > 0 && d.dense.dim() > 0 && d.dense.size(0) > base_f32.size(0))
       d.dense = d.dense.narrow(0, 0, base_f32.size(0));

@@ -105,6 +105,7 @@ StorageReport storage_report(const std::string& model, const std::vector<TensorS
       vec += total(tensors, p, vb);
     }
     row("1bit-Merging (" + label + ")", "base + compressed task vectors", full + vec);
+    row("  same, base not counted", "compressed task vectors only", vec);
   }
   row("static merge (TA / TIES / DARE)", "one model", full);
   return r;

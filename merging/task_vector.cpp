@@ -5,13 +5,12 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "harness/core/error.hpp"
 
-#ifndef MADV_PAGEOUT
-#define MADV_PAGEOUT 21
-#endif
 
 namespace bm::merging {
 
@@ -76,13 +75,27 @@ torch::Tensor dense_delta(const torch::Tensor& base_f32, const torch::Tensor& ex
   return d;
 }
 
+// Only for file-backed mappings (from /proc/self/maps): MADV_DONTNEED drops
+// this process's mapping of those pages (RSS falls) while the page cache keeps
+// them; on anonymous memory it would zero data, so it is never applied there.
 void release_pages(const torch::Tensor& t) {
   if (!t.defined() || !t.device().is_cpu() || t.numel() == 0) return;
   static const long page = sysconf(_SC_PAGESIZE);
   auto start = reinterpret_cast<uintptr_t>(t.data_ptr());
   auto end = start + static_cast<uintptr_t>(t.numel()) * t.element_size();
   uintptr_t a = (start + page - 1) / page * page, b = end / page * page;  // whole pages inside the view only
-  if (b > a) madvise(reinterpret_cast<void*>(a), b - a, MADV_PAGEOUT);
+  if (b <= a) return;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) != 2) continue;
+    if (a < lo || b > hi) continue;
+    auto slash = line.find('/');
+    bool file_backed = slash != std::string::npos && line.find(" (deleted)") == std::string::npos;
+    if (file_backed) madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+    return;
+  }
 }
 
 namespace {
@@ -101,7 +114,8 @@ class CheckpointExpert : public ExpertSource {
   Delta delta(const std::string& t, const torch::Tensor& base_f32) const override {
     auto e = ckpt_->get(t);
     Delta d;
-    d.dense = dense_delta(base_f32, e, ckpt_->dir() + ": " + t);
+    // Raw dtype crosses to the device; the math happens there.
+    d.dense = dense_delta(base_f32, e.to(base_f32.device()), ckpt_->dir() + ": " + t);
     release_pages(e);
     if (compressed_at(pos_, t, d.dense.dim()) && d.dense.sizes() == base_f32.sizes()) {
       d.packed = kernels::pack_signs(d.dense);
