@@ -16,7 +16,7 @@ struct Entry {
   std::unique_ptr<Task> (*make)();
 };
 const Entry kTasks[] = {
-    {"mmlu", make_mmlu_task},           {"hellaswag", make_hellaswag_task}, {"truthfulqa", make_truthfulqa_task},
+    {"mmlu", make_mmlu_task},           {"hellaswag", make_hellaswag_task}, {"truthfulqa", make_truthfulqa_task}, {"truthfulqa_v0", make_truthfulqa_v0_task},
     {"gsm8k", make_gsm8k_task},         {"math", make_math_task},           {"math500", make_math500_task},
     {"humaneval", make_humaneval_task}, {"mbpp", make_mbpp_task},           {"mbpp_sanitized", make_mbpp_sanitized_task},
 };

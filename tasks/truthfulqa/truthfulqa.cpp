@@ -83,8 +83,9 @@ double truthfulqa_mc2(const std::vector<double>& ll, const std::vector<int>& lab
 namespace {
 class TruthfulqaTask : public Task {
  public:
-  std::string name() const override { return "truthfulqa"; }
-  std::string version() const override { return "truthfulqa-1"; }
+  explicit TruthfulqaTask(bool v0) : v0_(v0) {}
+  std::string name() const override { return v0_ ? "truthfulqa_v0" : "truthfulqa"; }
+  std::string version() const override { return v0_ ? "truthfulqa_v0-1" : "truthfulqa-1"; }
   std::vector<std::string> metric_names() const override { return {"mc2", "mc1"}; }
   std::string headline_metric() const override { return "mc2"; }
   std::string headline_note() const override {
@@ -92,7 +93,7 @@ class TruthfulqaTask : public Task {
   }
   std::vector<std::string> templates() const override { return {"lm-eval", "llama2-chat"}; }
   void load(const std::string& data_dir) override {
-    path_ = require_data_file(data_dir, "truthfulqa/mc_task.json", "TruthfulQA",
+    path_ = require_data_file(data_dir, v0_ ? "truthfulqa/v0/mc_task.json" : "truthfulqa/mc_task.json", "TruthfulQA",
                               "sylinrl/TruthfulQA data/mc_task.json");
     items_ = load_truthfulqa_mc(path_);
   }
@@ -112,7 +113,7 @@ class TruthfulqaTask : public Task {
     std::vector<Sample> out;
     for (size_t k = 0; k < idx.size(); ++k) {
       const auto& it = items_[idx[k]];
-      Sample s = mc_sample("truthfulqa", items[2 * k], ll[2 * k], false);
+      Sample s = mc_sample(name(), items[2 * k], ll[2 * k], false);
       s.metrics.clear();
       s.metrics["mc1"] = s.extra["pred_index"].get<size_t>() == 0 ? 1.0 : 0.0;
       std::vector<double> l2;
@@ -129,11 +130,13 @@ class TruthfulqaTask : public Task {
   }
 
  private:
+  bool v0_;
   std::string path_;
   std::vector<TruthfulqaItem> items_;
 };
 }  // namespace
 
-std::unique_ptr<Task> make_truthfulqa_task() { return std::make_unique<TruthfulqaTask>(); }
+std::unique_ptr<Task> make_truthfulqa_task() { return std::make_unique<TruthfulqaTask>(false); }
+std::unique_ptr<Task> make_truthfulqa_v0_task() { return std::make_unique<TruthfulqaTask>(true); }
 
 }  // namespace bm

@@ -26,6 +26,7 @@ std::string truthfulqa_context(const std::string& question);
 // MC2 = probability mass on true answers after normalising exp(loglik) over all choices.
 double truthfulqa_mc2(const std::vector<double>& loglik, const std::vector<int>& labels);
 
-std::unique_ptr<Task> make_truthfulqa_task();
+std::unique_ptr<Task> make_truthfulqa_task();     // "truthfulqa": data/mc_task.json (current upstream)
+std::unique_ptr<Task> make_truthfulqa_v0_task();  // "truthfulqa_v0": data/v0/mc_task.json (original release)
 
 }  // namespace bm

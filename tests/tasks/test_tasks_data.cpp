@@ -248,7 +248,7 @@ TEST(TaskRegistry, MissingDataFileNamesPathAndFetch) {
 TEST(TaskRegistry, EveryTaskLoadsRealDataWithUniqueIds) {
   std::map<std::string, size_t> expect = {{"mmlu", 14042}, {"hellaswag", 10042}, {"truthfulqa", 817},
                                           {"gsm8k", 1319}, {"math", 5000},       {"math500", 500},
-                                          {"humaneval", 164}, {"mbpp", 500},     {"mbpp_sanitized", 257}};
+                                          {"humaneval", 164}, {"mbpp", 500},     {"mbpp_sanitized", 257}, {"truthfulqa_v0", 817}};
   for (const auto& name : bm::task_names()) {
     auto t = bm::make_task(name);
     t->load(data_dir());
