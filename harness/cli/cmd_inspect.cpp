@@ -15,6 +15,7 @@ BM_COMMAND(inspect, [](CLI::App& app) {
   sub->callback([model] {
     auto ck = bm::Checkpoint::open(*model);
     const auto& c = ck->config();
+    ck->validate_against_config();  // shape vs config.json: one-line error naming the tensor
     struct RoleStat {
       int64_t tensors = 0, params = 0;
       uint64_t bytes = 0;

@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "harness/core/error.hpp"
@@ -188,6 +189,11 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
       mask = mask | diag;
     }
     mask = mask.unsqueeze(1);
+    // CUDA: convert once to an additive mask in the model dtype instead of
+    // letting every layer's SDPA call convert the boolean one.
+    if (!device_.is_cpu())
+      mask = torch::zeros(mask.sizes(), torch::TensorOptions().device(device_).dtype(dtype_))
+                 .masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   }
   const bool is_causal = !mask.defined() && T > 1;  // past == 0 here
 
