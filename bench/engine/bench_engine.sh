@@ -8,6 +8,9 @@ BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
 LAYERS=${1:-32}
 MODEL=${ENGINE_MODEL_DIR:-${TMPDIR:-/tmp}/bitmerge_engine_llama7b_L${LAYERS}}
 [ -x "$BIN" ] || { echo "bench_engine: $BIN not built; run scripts/device/build.sh first" >&2; exit 2; }
+# LD_LIBRARY_PATH of the libraries scripts/device/build.sh unpacked
+ENVSH="$(dirname "$BIN")/device_env.sh"
+if [ -f "$ENVSH" ]; then source "$ENVSH"; fi
 "$PY" scripts/device/engine_make_model.py "$MODEL" --layers "$LAYERS"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)  $(date -u +%FT%TZ)"
 "$PY" bench/engine/bench_engine.py --bin "$BIN" --model "$MODEL" --batch-sizes "${BATCH_SIZES:-1,32,128}"

@@ -8,5 +8,8 @@ BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
 LAYERS=${1:-32}
 MODEL=${ENGINE_MODEL_DIR:-${TMPDIR:-/tmp}/bitmerge_engine_llama7b_L${LAYERS}}
 [ -x "$BIN" ] || { echo "engine_parity: $BIN not built; run scripts/device/build.sh first" >&2; exit 2; }
+# LD_LIBRARY_PATH of the libraries scripts/device/build.sh unpacked
+ENVSH="$(dirname "$BIN")/device_env.sh"
+if [ -f "$ENVSH" ]; then source "$ENVSH"; fi
 "$PY" scripts/device/engine_make_model.py "$MODEL" --layers "$LAYERS"
 "$PY" scripts/device/engine_parity.py --bin "$BIN" --model "$MODEL"
