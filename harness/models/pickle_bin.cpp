@@ -73,6 +73,7 @@ struct Value {
   std::vector<std::pair<VPtr, VPtr>> dict;        // Dict (insertion order)
   std::shared_ptr<StorageRef> storage;            // Storage
   torch::Tensor tensor;                           // Tensor
+  int depth = 0;  // container nesting, bounded so hostile pickles cannot exhaust the C++ stack
 };
 
 VPtr make(Value::Kind k) {
@@ -140,23 +141,30 @@ class Interpreter {
         case 0x8c: case 'U': case 'C': push_str(bytes(le(1))); break;  // SHORT_BINUNICODE / _BINSTRING / _BINBYTES
         case 0x8d: case 0x8e: push_str(bytes(le(8))); break;            // BINUNICODE8 BINBYTES8
         case ')': push(make(Value::Tuple)); break;
-        case 't': { auto v = make(Value::Tuple); v->items = pop_mark(); push(v); break; }
+        case 't': { auto v = make(Value::Tuple); v->items = pop_mark(); adopt_items(v); push(v); break; }
         case 0x85: case 0x86: case 0x87: {
           auto v = make(Value::Tuple);
           size_t n = op - 0x84;
           need(n);
           v->items.assign(stack_.end() - n, stack_.end());
           stack_.resize(stack_.size() - n);
+          adopt_items(v);
           push(v);
           break;
         }
         case ']': push(make(Value::List)); break;
-        case 'l': { auto v = make(Value::List); v->items = pop_mark(); push(v); break; }
-        case 'a': { auto x = pop(); expect(top(), Value::List, "APPEND")->items.push_back(x); break; }
-        case 'e': { auto xs = pop_mark(); auto& l = expect(top(), Value::List, "APPENDS")->items; l.insert(l.end(), xs.begin(), xs.end()); break; }
+        case 'l': { auto v = make(Value::List); v->items = pop_mark(); adopt_items(v); push(v); break; }
+        case 'a': { auto x = pop(); expect(top(), Value::List, "APPEND")->items.push_back(x); adopt(top(), x); break; }
+        case 'e': {
+          auto xs = pop_mark();
+          auto& l = expect(top(), Value::List, "APPENDS")->items;
+          l.insert(l.end(), xs.begin(), xs.end());
+          for (auto& x : xs) adopt(top(), x);
+          break;
+        }
         case '}': push(make(Value::Dict)); break;
         case 'd': { auto v = make(Value::Dict); set_items(v, pop_mark()); push(v); break; }
-        case 's': { auto val = pop(); auto key = pop(); expect(top(), Value::Dict, "SETITEM")->dict.push_back({key, val}); break; }
+        case 's': { auto val = pop(); auto key = pop(); set_items(expect(top(), Value::Dict, "SETITEM"), {key, val}); break; }
         case 'u': { auto kv = pop_mark(); set_items(expect(top(), Value::Dict, "SETITEMS"), kv); break; }
         case 'c': { auto v = make(Value::Global); v->s = line(); v->s2 = line(); push(v); break; }
         case 0x93: {  // STACK_GLOBAL
@@ -265,8 +273,20 @@ class Interpreter {
   }
   void set_items(const VPtr& d, const std::vector<VPtr>& kv) {
     if (kv.size() % 2) bad("odd number of items for a dict");
-    for (size_t k = 0; k < kv.size(); k += 2) d->dict.push_back({kv[k], kv[k + 1]});
+    for (size_t k = 0; k < kv.size(); k += 2) {
+      d->dict.push_back({kv[k], kv[k + 1]});
+      adopt(d, kv[k]);
+      adopt(d, kv[k + 1]);
+    }
   }
+  void adopt(const VPtr& parent, const VPtr& child) const {
+    if (parent != child) parent->depth = std::max(parent->depth, child->depth + 1);
+    if (parent->depth > kMaxDepth) bad("containers nested deeper than " + std::to_string(kMaxDepth));
+  }
+  void adopt_items(const VPtr& v) const {
+    for (auto& x : v->items) adopt(v, x);
+  }
+  static constexpr int kMaxDepth = 100;
   int64_t as_int(const VPtr& v, const char* what) const {
     if (v->kind != Value::Int) bad(std::string(what) + " is a " + kind_name(v->kind) + ", expected an int");
     return v->i;
@@ -366,7 +386,7 @@ class Interpreter {
       auto d = make(Value::Dict);
       if (!args.empty() && args[0]->kind == Value::List)  // OrderedDict([(k, v), ...])
         for (auto& kv : args[0]->items)
-          if (kv->kind == Value::Tuple && kv->items.size() == 2) d->dict.push_back({kv->items[0], kv->items[1]});
+          if (kv->kind == Value::Tuple && kv->items.size() == 2) set_items(d, {kv->items[0], kv->items[1]});
       return d;
     }
     if (m == "torch._utils" && (n == "_rebuild_tensor_v2" || n == "_rebuild_tensor")) return rebuild_tensor(args);
@@ -376,7 +396,10 @@ class Interpreter {
     }
     if (m == "torch._tensor" && n == "_rebuild_from_type_v2") {  // (func, type, args, state)
       if (args.size() < 3 || args[2]->kind != Value::Tuple) bad("malformed _rebuild_from_type_v2");
-      return call(args[0], args[2]->items);
+      if (++call_depth_ > kMaxDepth) bad("_rebuild_from_type_v2 nested too deeply");
+      VPtr r = call(args[0], args[2]->items);
+      --call_depth_;
+      return r;
     }
     if (m == "torch.jit._pickle" && n == "restore_type_tag") {  // libtorch's pickle_save: (value, "Dict[str, Tensor]")
       if (args.empty()) bad("malformed restore_type_tag");
@@ -397,6 +420,7 @@ class Interpreter {
   std::vector<VPtr> stack_;
   std::map<int64_t, VPtr> memo_;
   std::map<std::string, std::shared_ptr<StorageRef>> storages_;
+  int call_depth_ = 0;
 };
 
 }  // namespace

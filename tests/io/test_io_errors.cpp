@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -246,6 +248,53 @@ TEST(TorchBin, LibtorchPickleSaveRoundTripThenCorruptions) {
   // A legacy (pre-1.6) torch.save stream starts with a pickle, not "PK".
   iotest::write_raw(path, std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15));
   expect_error([&] { Checkpoint::open(dir); }, {path, "legacy", "safetensors"});
+}
+
+// A zip like torch.save's whose data.pkl is `pkl`.
+void write_bin_with_pickle(const std::string& path, const std::string& pkl) {
+  caffe2::serialize::PyTorchStreamWriter w(path);
+  w.writeRecord("data.pkl", pkl.data(), pkl.size());
+  w.writeEndOfFile();
+}
+
+TEST(TorchBin, HostilePicklesAreRefusedNotExecuted) {
+  auto dir = temp_dir("hostile");
+  auto path = dir + "/pytorch_model.bin";
+  // os.system("touch pwned") via GLOBAL + REDUCE: must not run.
+  write_bin_with_pickle(path, std::string("\x80\x02" "cos\nsystem\nX\x0b\x00\x00\x00touch pwned\x85R.", 32));
+  expect_error([&] { Checkpoint::open(dir); }, {path, "refuses to call os.system"});
+  EXPECT_FALSE(file_exists("pwned"));
+  // 100000 nested lists: an error, not a stack overflow.
+  std::string deep = "\x80\x02";
+  for (int i = 0; i < 100000; ++i) deep += "]";
+  for (int i = 0; i < 99999; ++i) deep += "a";
+  deep += ".";
+  write_bin_with_pickle(path, deep);
+  expect_error([&] { Checkpoint::open(dir); }, {path, "nested deeper"});
+  // Truncated pickle, unknown opcode, a memo read before write, a non-dict root.
+  for (auto [pkl, what] : std::vector<std::pair<std::string, std::string>>{
+           {std::string("\x80\x02}q\x00(X\x05\x00\x00", 11), "truncated"},
+           {std::string("\x80\x02\xff", 3), "unsupported pickle opcode 0xff"},
+           {std::string("\x80\x02h\x07.", 5), "memo entry 7"},
+           {std::string("\x80\x02K\x05.", 5), "not a state dict"}}) {
+    write_bin_with_pickle(path, pkl);
+    expect_error([&] { Checkpoint::open(dir); }, {path, what});
+  }
+  // A tensor whose view reaches past its storage.
+  static const char kPkl[] =
+      "\x80\x02}(X\x01\x00\x00\x00w"
+      "ctorch._utils\n_rebuild_tensor_v2\n"
+      "((X\x07\x00\x00\x00storage" "ctorch\nFloatStorage\n" "X\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpu" "K\x04tQ"
+      "K\x00K\x08\x85K\x01\x85\x89N" "tRu.";
+  const std::string pkl(kPkl, sizeof kPkl - 1);  // holds NUL bytes
+  {
+    caffe2::serialize::PyTorchStreamWriter w(path);
+    w.writeRecord("data.pkl", pkl.data(), pkl.size());
+    float data[4] = {1, 2, 3, 4};
+    w.writeRecord("data/0", data, sizeof data);
+    w.writeEndOfFile();
+  }
+  expect_error([&] { Checkpoint::open(dir); }, {path, "reaches past its storage of 4 elements"});
 }
 
 TEST(BadInput, BrokenLoraAdapters) {
