@@ -458,3 +458,24 @@ TEST(Cuda, MatchesCpuPath) {
   auto ga = ecpu.generate_tokens(gr), gb = egpu.generate_tokens(gr);
   for (size_t i = 0; i < gr.size(); ++i) EXPECT_EQ(ga[i].ids, gb[i].ids) << i;
 }
+
+// The trainer (harness/train) backpropagates through the same forward.
+TEST(Engine, ForwardIsDifferentiable) {
+  bm::ModelConfig c;
+  c.vocab_size = 50, c.hidden_size = 16, c.intermediate_size = 24, c.num_hidden_layers = 2;
+  c.num_attention_heads = 4, c.num_key_value_heads = 2, c.head_dim = 4, c.sliding_window = 3;
+  c.tie_word_embeddings = true, c.max_position_embeddings = 32;
+  auto m = bm::Transformer::random_init(c, 3, torch::kCPU, torch::kFloat32);
+  for (auto& [n, t] : m->named_parameters()) t.set_requires_grad(true);
+  auto tokens = torch::randint(0, 50, {2, 7}, torch::kInt64);
+  bm::ForwardOptions fo;
+  fo.output_hidden_layer = 1;
+  auto out = m->forward(tokens, fo);
+  ASSERT_EQ(out.hidden.sizes(), torch::IntArrayRef({2, 7, 16}));
+  auto loss = at::cross_entropy_loss(out.logits.reshape({-1, 50}).narrow(0, 0, 13), tokens.reshape({-1}).narrow(0, 1, 13));
+  loss.backward();
+  for (auto& [n, t] : m->named_parameters()) {
+    ASSERT_TRUE(t.grad().defined()) << n;
+    EXPECT_GT(t.grad().abs().sum().item<double>(), 0.0) << n;
+  }
+}
