@@ -120,12 +120,15 @@ if [ "$MODE" != scaling ]; then
   say "bitmerge requests"
   "$BIN" requests --tasks "$TASKS" --data-dir "$DATA" --limit "$LIMIT" --max-new-tokens "$MAXNEW" \
       --tokenizer "$MODEL" --output "$WORK/requests.jsonl" 2> "$LOGS/requests.err" || { cat "$LOGS/requests.err" >&2; exit 2; }
-  grep '"type":"loglikelihood"' "$WORK/requests.jsonl" > "$WORK/ll.jsonl" || true
-  grep '"type":"generate"' "$WORK/requests.jsonl" > "$WORK/gen.jsonl" || true
   "$PY" - "$WORK" <<'EOF'
 import json, sys, collections, os
 w = sys.argv[1]
-gen = [json.loads(l) for l in open(f"{w}/gen.jsonl")]
+rq = [json.loads(l) for l in open(f"{w}/requests.jsonl") if l.strip()]
+gen = [r for r in rq if r["type"] == "generate"]
+for name, rs in (("ll", [r for r in rq if r["type"] == "loglikelihood"]), ("gen", gen)):
+    with open(f"{w}/{name}.jsonl", "w") as f:
+        for r in rs:
+            f.write(json.dumps(r) + "\n")
 with open(f"{w}/gen_prefill.jsonl", "w") as f:
     for g in gen:
         f.write(json.dumps(dict(g, max_new_tokens=1)) + "\n")
