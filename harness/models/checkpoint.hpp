@@ -46,7 +46,7 @@ class Checkpoint {
   // dtype/shape without reading data
   virtual TensorInfo info(const std::string& name) const = 0;
   // CPU tensor in the file's dtype. For safetensors a view on the mapping
-  // (do not write into it; clone() first).
+  // (read-only mapping: writing into it faults; clone() first).
   virtual torch::Tensor get(const std::string& name) const = 0;
   // Which files hold the tensors (for storage accounting and fingerprints).
   virtual std::vector<std::string> files() const = 0;
