@@ -53,6 +53,8 @@ TEST(Memory, OneGigabyteFileTouchOneTensor) {
   auto dir = iotest::temp_dir("mem");
   write_big(dir + "/model.safetensors");
   const uint64_t file_kib = 1ull * kTensors * kRows * kCols * 4 / 1024;
+  // Warm up torch (thread pool, allocator) so its one-time cost is not counted.
+  EXPECT_EQ(torch::ones({1 << 20}).sum().item<double>(), 1 << 20);
   ASSERT_TRUE(reset_peak()) << "cannot reset VmHWM";
   const int64_t rss0 = status_kib("VmRSS:");
   const int64_t hwm0 = status_kib("VmHWM:");
@@ -61,16 +63,20 @@ TEST(Memory, OneGigabyteFileTouchOneTensor) {
     auto ck = Checkpoint::open(dir);
     EXPECT_EQ(ck->names().size(), static_cast<size_t>(kTensors));
     EXPECT_EQ(ck->tensor_bytes(), file_kib * 1024);
+    EXPECT_LT(status_kib("VmHWM:") - rss0, 16 * kMiB) << "open() must not touch tensor data";
     torch::Tensor t = ck->get("layer.7.weight");
     EXPECT_EQ(t.sum().item<double>(), 7.0 * kRows * kCols);  // reads all 64 MiB of it
-    // The fingerprint samples every tensor without reading them whole.
+    const int64_t after_touch = status_kib("VmHWM:") - rss0;
+    std::cout << "peak RSS growth after touching one 64 MiB tensor: " << after_touch / kMiB << " MiB\n";
+    EXPECT_LT(after_touch, 100 * kMiB) << "touching one tensor must map only that tensor";
+    // The fingerprint samples every tensor without reading them whole. (Each
+    // sample maps the page-cache folio around it, which counts in RSS as
+    // clean, reclaimable file pages; tens of MiB here.)
     EXPECT_EQ(ck->fingerprint().size(), 64u);
   }
   const int64_t growth = status_kib("VmHWM:") - rss0;
-  std::cout << "file " << file_kib / kMiB << " MiB, peak RSS growth " << growth / kMiB << " MiB\n";
-  // One 64 MiB tensor touched + the fingerprint's samples + torch's workspace.
-  EXPECT_LT(growth, 160 * kMiB) << "opening a 1 GiB checkpoint must not read it into RAM";
-  EXPECT_LT(growth * 6, static_cast<int64_t>(file_kib));
+  std::cout << "file " << file_kib / kMiB << " MiB, peak RSS growth with fingerprint " << growth / kMiB << " MiB\n";
+  EXPECT_LT(growth * 4, static_cast<int64_t>(file_kib)) << "opening a 1 GiB checkpoint must not read it into RAM";
 }
 
 // The same for a torch.save .bin (written by the venv's torch, when available):
