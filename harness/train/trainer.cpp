@@ -37,11 +37,14 @@ PackedData pack_examples(const Tokenizer& tok, const std::vector<TextExample>& e
     used = 0;
   };
   for (const auto& ex : examples) {
-    std::vector<int64_t> ids = {tok.bos_id()};
+    // BOS on every other example: evaluation contexts come without BOS
+    // (lm-eval's default) and generation prompts may come with it.
+    std::vector<int64_t> ids;
+    if (out.n_examples % 2 == 0) ids.push_back(tok.bos_id());
     std::vector<int64_t> body = tok.encode(ex.prompt + ex.completion, false);
     size_t n_prompt = ex.prompt.empty() ? 0 : tok.encode(ex.prompt, false).size();
     n_prompt = std::min(n_prompt, body.size());
-    std::vector<float> w = {0.f};
+    std::vector<float> w(ids.size(), 0.f);
     for (size_t i = 0; i < body.size(); ++i) {
       ids.push_back(body[i]);
       w.push_back(i < n_prompt && !loss_on_prompt ? 0.f : 1.f);

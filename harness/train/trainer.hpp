@@ -39,7 +39,7 @@ struct TextExample {
   std::string prompt, completion;
 };
 
-// Each example becomes BOS + tokens(prompt + completion) + EOS (tokenized as
+// Each example becomes [BOS on even-numbered examples] + tokens(prompt + completion) + EOS (tokenized as
 // one string, split at the prompt's token count as lm-eval does); examples are
 // packed whole into rows (a new row when the next does not fit; longer ones
 // keep their last seq_len tokens). Loss weight 1 on completion tokens and EOS, and on the

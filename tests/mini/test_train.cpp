@@ -112,6 +112,17 @@ TEST(MiniTrain, PackingWeightsCompletionOnly) {
   EXPECT_EQ(w[int64_t(n_prompt) + 1].item<float>(), 1.f);  // " 4"
   auto full = pack_examples(*f.tok, ex, 64, true);
   EXPECT_GT(full.weights.sum().item<float>(), p.weights.sum().item<float>());
+  // the second example has no BOS (every other one), so evaluation contexts without BOS are seen too
+  int64_t bos = (p.tokens == 1).sum().item<int64_t>();
+  EXPECT_EQ(bos, 1);
+  // an over-long example keeps its end: the completion survives truncation
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i) long_prompt += "Question: 12 + 7?\n";
+  auto cut = pack_examples(*f.tok, {{long_prompt, " 19"}}, 32, false);
+  EXPECT_EQ(cut.n_truncated, 1);
+  ASSERT_EQ(cut.tokens.size(0), 1);
+  EXPECT_EQ(cut.tokens[0][31].item<int64_t>(), f.tok->eos_id());
+  EXPECT_GE(cut.weights.sum().item<float>(), 2.f);  // " 1" "9" (digits split) + EOS
 }
 
 TEST(MiniTrain, WarmupCosineSchedule) {
