@@ -530,12 +530,15 @@ SynthData generate(const SynthConfig& cfg) {
     }
   for (int fi : train_facts) {
     const Fact& f = w.facts[fi];
-    MmluItem mi = mmlu_item(fi);
-    d.chat.push_back({mmlu_prompt(mi), std::string(" ") + "ABCD"[mi.answer]});
-    mi = mmlu_item(fi);
-    d.chat.push_back({mmlu_prompt(mi), std::string(" ") + "ABCD"[mi.answer]});
-    HellaswagItem hi = hellaswag_item(fi);
-    d.chat.push_back({hi.context, " " + hi.endings[hi.label]});
+    // The letter format is the hardest to learn: several shuffles per fact.
+    for (int k = 0; k < 4; ++k) {
+      MmluItem mi = mmlu_item(fi);
+      d.chat.push_back({mmlu_prompt(mi), std::string(" ") + "ABCD"[mi.answer]});
+    }
+    for (int k = 0; k < 2; ++k) {
+      HellaswagItem hi = hellaswag_item(fi);
+      d.chat.push_back({hi.context, " " + hi.endings[hi.label]});
+    }
     d.chat.push_back({truthfulqa_context(fill(attrs[f.attr].question, w.countries[f.country])),
                       " " + statement(w, f, f.value)});
   }
