@@ -12,6 +12,7 @@
 #include "harness/engine/engine.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -69,10 +70,47 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair(const Tokenize
   return {ctx, cont};
 }
 
+MemoryModel memory_model(const ModelConfig& c, int64_t b) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers, V = c.vocab_size;
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads > 0 ? c.num_key_value_heads : nh;
+  const int64_t D = c.head_dim > 0 ? c.head_dim : H / std::max<int64_t>(nh, 1);
+  MemoryModel m;
+  m.kv_bytes_per_token = 2 * L * nkv * D * b;
+  // One layer live at a time (inference mode): residual, norm out, q/k/v,
+  // RoPE temporaries, repeated K/V (GQA with a mask), attention out, gate, up,
+  // silu*up; fp32 RMSNorm temporaries. x1.5 for allocator fragmentation.
+  const int64_t per = b * (4 * H + 3 * nh * D + 2 * nkv * D + 2 * nh * D + 3 * I) + 4 * 3 * H;
+  m.act_bytes_per_token = per * 3 / 2;
+  // LM head over a 4096-row chunk (model dtype + fp32 copy + log_softmax) and 1 GiB slack.
+  m.fixed_bytes = 4096 * V * (b + 8) + (int64_t{1} << 30);
+  return m;
+}
+
+BatchPlan plan_batches(const MemoryModel& m, int64_t free_bytes, int64_t cache_len, int64_t max_row_len) {
+  BatchPlan p;
+  cache_len = std::max<int64_t>(cache_len, 1);
+  max_row_len = std::max<int64_t>(max_row_len, 1);
+  const int64_t usable = free_bytes / 10 * 9 - m.fixed_bytes;
+  if (usable <= 0) return p;  // one row at a time
+  // Scoring: activations plus the [T, T] mask (bool, additive copy, temporaries: ~6 bytes/element) per token.
+  const int64_t score_per_token = m.act_bytes_per_token + 6 * max_row_len;
+  p.score_tokens = std::clamp<int64_t>(usable / score_per_token, 1, kMaxScoreTokens);
+  // Generation: a quarter of the memory for prefill forwards (activations,
+  // their mask and the prefill's own K/V before it is copied into the cache) ...
+  const int64_t prefill_per_token = m.act_bytes_per_token + m.kv_bytes_per_token + 6 * cache_len;
+  p.prefill_tokens = std::clamp<int64_t>(usable / 4 / prefill_per_token, 1, 16384);
+  // ... the rest for cache rows (K/V slots + per-step repeated-K/V and mask temporaries).
+  const int64_t per_row = cache_len * (m.kv_bytes_per_token + m.kv_bytes_per_token / 4 + 8);
+  const int64_t rest = usable - p.prefill_tokens * prefill_per_token;
+  p.gen_rows = std::clamp<int64_t>(rest / std::max<int64_t>(per_row, 1), 1, kMaxGenRows);
+  return p;
+}
+
 Engine::Engine(std::shared_ptr<Transformer> model, std::shared_ptr<Tokenizer> tokenizer, EngineOptions opts,
                std::string model_name)
     : model_(std::move(model)), tok_(std::move(tokenizer)), opts_(std::move(opts)), name_(std::move(model_name)) {
-  if (opts_.batch_size < 1) fail("--batch-size", "must be at least 1");
+  if (opts_.batch_size < 0) fail("--batch-size", "must be 0 (auto) or at least 1");
+  if (opts_.token_budget < 0) fail("--token-budget", "must be 0 (auto) or at least 1");
   if (opts_.check_every < 1) opts_.check_every = 1;
   max_len_ = opts_.max_length > 0 ? opts_.max_length : model_->config().max_position_embeddings;
   if (max_len_ < 2) max_len_ = 2;
@@ -97,6 +135,32 @@ const Tokenizer& Engine::need_tokenizer() const {
 }
 int64_t Engine::bos_id() const { return tok_ ? tok_->bos_id() : model_->config().bos_token_id; }
 int64_t Engine::eos_id() const { return tok_ ? tok_->eos_id() : model_->config().eos_token_id; }
+
+int64_t Engine::free_device_bytes() const {
+  const auto dev = model_->device();
+  if (dev.is_cpu() || !torch::cuda::is_available()) return 0;
+  auto* alloc = c10::getDeviceAllocator(dev.type());
+  const auto idx = dev.has_index() ? dev.index() : c10::DeviceIndex(0);
+  auto [free, total] = alloc->getMemoryInfo(idx);
+  (void)total;
+  auto st = alloc->getDeviceStats(idx);
+  const int64_t cached_unused = st.reserved_bytes[0].current - st.allocated_bytes[0].current;
+  return static_cast<int64_t>(free) + std::max<int64_t>(cached_unused, 0);
+}
+
+int64_t Engine::gen_rows_for(int64_t cache_len) const {
+  if (model_->device().is_cpu()) return opts_.batch_size > 0 ? opts_.batch_size : kCpuGenRows;
+  const int64_t b = model_->dtype() == torch::kFloat32 ? 4 : 2;
+  auto plan = plan_batches(memory_model(model_->config(), b), free_device_bytes(), cache_len, 1);
+  return opts_.batch_size > 0 ? std::min(opts_.batch_size, plan.gen_rows) : plan.gen_rows;
+}
+
+int64_t Engine::score_token_budget(int64_t max_row_len) const {
+  if (opts_.token_budget > 0) return opts_.token_budget;
+  if (model_->device().is_cpu()) return kCpuTokenBudget;
+  const int64_t b = model_->dtype() == torch::kFloat32 ? 4 : 2;
+  return plan_batches(memory_model(model_->config(), b), free_device_bytes(), 1, max_row_len).score_tokens;
+}
 
 std::string Engine::description() const {
   std::ostringstream o;
@@ -180,10 +244,20 @@ std::vector<LoglikelihoodResult> Engine::loglikelihood_tokens(
 
   const auto dev = model_->device();
   const int64_t hidden = model_->config().hidden_size;
-  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(opts_.batch_size)) {
-    const size_t end = std::min(rows.size(), start + static_cast<size_t>(opts_.batch_size));
-    const int64_t B = static_cast<int64_t>(end - start);
+  // Length-sorted rows; each forward takes rows while rows x (first row's
+  // length) fits the token budget (and --batch-size rows when given).
+  const int64_t budget = rows.empty() ? 1 : score_token_budget(rows.front().length);
+  const size_t row_cap = opts_.batch_size > 0 ? static_cast<size_t>(opts_.batch_size) : rows.size();
+  size_t next_start = 0;
+  for (size_t start = 0; start < rows.size(); start = next_start) {
     const int64_t T = std::max<int64_t>(rows[start].length, 1);
+    const size_t fit = static_cast<size_t>(std::max<int64_t>(budget / T, 1));
+    const size_t end = std::min({rows.size(), start + row_cap, start + fit});
+    next_start = end;
+    const int64_t B = static_cast<int64_t>(end - start);
+    ++stats_.score_forwards;
+    stats_.score_rows += B;
+    stats_.score_tokens += B * T;
     auto tokens = torch::zeros({B, T}, torch::kInt64);
     auto positions = torch::zeros({B, T}, torch::kInt64);
     auto seg = torch::full({B, T}, -1, torch::kInt64);
@@ -289,6 +363,65 @@ size_t first_stop(const std::string& text, const std::vector<std::string>& until
 }
 }  // namespace
 
+// Prefills `group` prompts (left-padded to the longest) into cache rows
+// `slots`: K/V and positions land in slots [0, P') of those rows, the first
+// generated token in next[slot]; host start/wpos describe the valid keys
+// [start, wpos) of each row.
+void Engine::prefill_into(KVCache& cache, const std::vector<std::vector<int64_t>>& group,
+                          const std::vector<int64_t>& slots, std::vector<int64_t>& start, std::vector<int64_t>& wpos,
+                          torch::Tensor& next, torch::Tensor& first_out) {
+  const auto dev = model_->device();
+  const int64_t k = static_cast<int64_t>(group.size());
+  int64_t P = 0;
+  for (const auto& p : group) P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));
+  auto tokens = torch::zeros({k, P}, torch::kInt64);
+  auto am = torch::ones({k, P}, torch::kBool);
+  bool any_pad = false;
+  {
+    auto tk = tokens.accessor<int64_t, 2>();
+    auto ma = am.accessor<bool, 2>();
+    for (int64_t r = 0; r < k; ++r) {
+      const auto& p = group[static_cast<size_t>(r)];
+      const int64_t pad = P - static_cast<int64_t>(p.size());
+      for (int64_t t = 0; t < static_cast<int64_t>(p.size()); ++t) tk[r][pad + t] = p[static_cast<size_t>(t)];
+      for (int64_t t = 0; t < pad; ++t) ma[r][t] = false;
+      any_pad = any_pad || pad > 0;
+      start[static_cast<size_t>(slots[static_cast<size_t>(r)])] = pad;
+      wpos[static_cast<size_t>(slots[static_cast<size_t>(r)])] = P;
+    }
+  }
+  auto amd = am.to(dev);
+  auto positions = (amd.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  auto slots_t = torch::tensor(slots, torch::kInt64).to(dev);
+  // All rows in slot order 0..k-1 of a cache with exactly k rows: write in place.
+  const bool direct = k == cache.pos.size(0) && [&] {
+    for (int64_t r = 0; r < k; ++r)
+      if (slots[static_cast<size_t>(r)] != r) return false;
+    return true;
+  }();
+  KVCache tmp;
+  if (!direct) tmp = model_->make_cache(k, P);
+  ForwardOptions fo;
+  fo.positions = positions;
+  if (any_pad) fo.attention_mask = amd;
+  fo.cache = direct ? &cache : &tmp;
+  fo.cache_pos = 0;
+  fo.skip_logits = true;
+  auto out = model_->forward(tokens.to(dev), fo);
+  auto first = model_->lm_head(out.final_hidden.select(1, P - 1)).argmax(-1);
+  if (!direct) {
+    for (size_t l = 0; l < cache.k.size(); ++l) {
+      cache.k[l].narrow(2, 0, P).index_copy_(0, slots_t, tmp.k[l]);
+      cache.v[l].narrow(2, 0, P).index_copy_(0, slots_t, tmp.v[l]);
+    }
+    cache.pos.narrow(1, 0, P).index_copy_(0, slots_t, tmp.pos);
+  }
+  next.index_copy_(0, slots_t, first);
+  first_out = first;
+  ++stats_.prefill_forwards;
+  stats_.prefill_rows += k;
+}
+
 std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRequest>& reqs) {
   c10::InferenceMode guard;
   const size_t n = reqs.size();
@@ -308,120 +441,200 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
       prompts[i].erase(prompts[i].begin(), prompts[i].end() - keep);  // keep the end, as lm-eval does
     order.push_back(i);
   }
+  for (const auto& r : reqs)
+    if (!r.until.empty()) need_tokenizer();
+  if (order.empty()) return results;
+  // Longest first: the first prefills are the largest, later refills reuse their room.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() > prompts[b].size(); });
   const auto dev = model_->device();
   const int64_t eos = eos_id();
-  for (const auto& r : reqs)
-    if (!r.until.empty()) need_tokenizer();
-  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(opts_.batch_size)) {
-    const size_t end = std::min(order.size(), start + static_cast<size_t>(opts_.batch_size));
-    const int64_t B = static_cast<int64_t>(end - start);
-    const int64_t P = static_cast<int64_t>(prompts[order[start]].size());
-    int64_t max_new = 0;
-    for (size_t j = start; j < end; ++j) max_new = std::max(max_new, reqs[order[j]].max_new_tokens);
-    max_new = std::min(max_new, max_len_ - 1);
-    auto tokens = torch::zeros({B, P}, torch::kInt64);
-    auto am = torch::ones({B, P + max_new}, torch::kBool);
-    bool any_pad = false;
+  const int64_t ce = opts_.check_every;
+  const int64_t Pmax = static_cast<int64_t>(prompts[order.front()].size());
+  int64_t new_max = 0;
+  for (size_t i : order) new_max = std::max(new_max, reqs[i].max_new_tokens);
+  // A row writes at most max_new_tokens - 1 + (ce - 1) decode tokens after its prompt before the host sees it finish.
+  const int64_t cache_len = Pmax + new_max + ce;
+  const int64_t R = std::min<int64_t>(gen_rows_for(cache_len), static_cast<int64_t>(order.size()));
+  const int64_t prefill_budget =
+      dev.is_cpu() ? kCpuTokenBudget
+                   : plan_batches(memory_model(model_->config(), model_->dtype() == torch::kFloat32 ? 4 : 2),
+                                  free_device_bytes(), cache_len, 1)
+                         .prefill_tokens;
+  stats_.max_gen_rows = std::max(stats_.max_gen_rows, R);
+  KVCache cache = model_->make_cache(R, cache_len);
+  const auto i64 = torch::TensorOptions().device(dev).dtype(torch::kInt64);
+  auto next = torch::zeros({R}, i64);
+  auto gen = torch::zeros({R, ce}, i64);      // tokens since the last host check
+  auto ar = torch::arange(cache_len, i64).view({1, cache_len});
+  std::vector<int64_t> start(static_cast<size_t>(R), 0), wpos(static_cast<size_t>(R), 0);
+  std::vector<int64_t> slot_req(static_cast<size_t>(R), -1);  // request index, -1 = empty
+  std::vector<int64_t> produced(static_cast<size_t>(R), 0);   // tokens written to gen (checked or not)
+  std::vector<std::vector<int64_t>> ids(n);
+  std::vector<size_t> longest(n, 0);
+  for (size_t i : order)
+    for (const auto& u : reqs[i].until) longest[i] = std::max(longest[i], u.size());
+  size_t queue = 0;
+  // Appends one generated token; true when the request is finished.
+  auto consume = [&](size_t ri, int64_t id) {
+    const auto& req = reqs[ri];
+    ids[ri].push_back(id);
+    if (id == eos || static_cast<int64_t>(ids[ri].size()) >= req.max_new_tokens) return true;
+    if (longest[ri] > 0) {
+      // A new match must end in the newest token and spans at most
+      // `longest` tokens (each decodes to >= 1 byte): decode a tail.
+      const size_t k = std::min(ids[ri].size(), longest[ri] + 4);
+      auto tail = tok_->decode(std::vector<int64_t>(ids[ri].end() - static_cast<std::ptrdiff_t>(k), ids[ri].end()));
+      if (first_stop(tail, req.until) != std::string::npos) return true;
+    }
+    return false;
+  };
+
+  // Fill the given empty slots from the queue; prefills in groups within the token budget.
+  // The first token of each prompt comes from its prefill and is consumed on
+  // the host right away (one sync per prefill group); a slot whose request is
+  // already finished is refilled again.
+  auto refill = [&](std::vector<int64_t> free_slots) {
+    std::sort(free_slots.begin(), free_slots.end());
+    size_t f = 0;
+    while (f < free_slots.size() && queue < order.size()) {
+      std::vector<std::vector<int64_t>> group;
+      std::vector<int64_t> slots;
+      const int64_t P = static_cast<int64_t>(prompts[order[queue]].size());  // longest of the group (sorted)
+      while (f < free_slots.size() && queue < order.size() &&
+             (group.empty() || static_cast<int64_t>(group.size() + 1) * P <= prefill_budget)) {
+        const size_t ri = order[queue++];
+        group.push_back(prompts[ri]);
+        slots.push_back(free_slots[f]);
+        slot_req[static_cast<size_t>(free_slots[f])] = static_cast<int64_t>(ri);
+        produced[static_cast<size_t>(free_slots[f])] = 0;
+        ++f;
+      }
+      torch::Tensor first;
+      prefill_into(cache, group, slots, start, wpos, next, first);
+      ++stats_.refills;
+      ++stats_.host_syncs;
+      auto fh = first.cpu();
+      auto fa = fh.accessor<int64_t, 1>();
+      for (size_t j = 0; j < slots.size(); ++j) {
+        const auto s = static_cast<size_t>(slots[j]);
+        produced[s] = 1;
+        if (consume(static_cast<size_t>(slot_req[s]), fa[static_cast<int64_t>(j)])) {
+          slot_req[s] = -1;
+          free_slots.push_back(slots[j]);  // reuse within this call
+        }
+      }
+    }
+  };
+  {
+    std::vector<int64_t> all(static_cast<size_t>(R));
+    std::iota(all.begin(), all.end(), 0);
+    refill(all);
+  }
+  int64_t Rcur = R;
+  torch::Tensor w_t, start_t, inc_t;
+  auto upload = [&]() {  // host row state -> device (once per check, not per step)
+    std::vector<int64_t> inc(static_cast<size_t>(Rcur));
+    for (int64_t s = 0; s < Rcur; ++s) inc[static_cast<size_t>(s)] = slot_req[static_cast<size_t>(s)] >= 0 ? 1 : 0;
+    w_t = torch::tensor(wpos, torch::kInt64).to(dev);
+    start_t = torch::tensor(start, torch::kInt64).to(dev);
+    inc_t = torch::tensor(inc, torch::kInt64).to(dev);
+  };
+  upload();
+  int64_t col = 0;
+  bool first_iter = true;
+  while (true) {
+    if (!first_iter) {
+    gen.select(1, col).copy_(next);
+    ++col;
+    bool must_check = col == ce;
+    for (int64_t s = 0; s < Rcur; ++s) {
+      const int64_t ri = slot_req[static_cast<size_t>(s)];
+      if (ri < 0) continue;
+      if (++produced[static_cast<size_t>(s)] >= reqs[static_cast<size_t>(ri)].max_new_tokens) must_check = true;
+    }
+    if (must_check) {
+      ++stats_.host_syncs;
+      auto host = gen.narrow(1, 0, col).cpu();
+      auto h = host.accessor<int64_t, 2>();
+      std::vector<int64_t> freed;
+      int64_t live = 0;
+      for (int64_t s = 0; s < Rcur; ++s) {
+        const int64_t ri_s = slot_req[static_cast<size_t>(s)];
+        if (ri_s < 0) continue;
+        const size_t ri = static_cast<size_t>(ri_s);
+        bool stop = false;
+        for (int64_t j = 0; j < col && !stop; ++j) stop = consume(ri, h[s][j]);
+        if (stop) {
+          slot_req[static_cast<size_t>(s)] = -1;
+          freed.push_back(s);
+        } else {
+          ++live;
+        }
+      }
+      if (!freed.empty() && queue < order.size()) {
+        refill(freed);
+        live = 0;
+        for (int64_t s = 0; s < Rcur; ++s) live += slot_req[static_cast<size_t>(s)] >= 0;
+      }
+      if (live == 0 && queue >= order.size()) break;
+      // Queue drained: drop empty rows once a quarter of the batch is idle.
+      if (queue >= order.size() && (Rcur - live) * 4 >= Rcur) {
+        std::vector<int64_t> keep;
+        for (int64_t s = 0; s < Rcur; ++s)
+          if (slot_req[static_cast<size_t>(s)] >= 0) keep.push_back(s);
+        auto idx = torch::tensor(keep, torch::kInt64).to(dev);
+        for (auto& t : cache.k) t = t.index_select(0, idx);
+        for (auto& t : cache.v) t = t.index_select(0, idx);
+        cache.pos = cache.pos.index_select(0, idx);
+        next = next.index_select(0, idx);
+        gen = gen.index_select(0, idx);
+        auto pick = [&](std::vector<int64_t>& v) {
+          std::vector<int64_t> o;
+          for (int64_t s : keep) o.push_back(v[static_cast<size_t>(s)]);
+          v = std::move(o);
+        };
+        pick(start), pick(wpos), pick(slot_req), pick(produced);
+        Rcur = static_cast<int64_t>(keep.size());
+      }
+      upload();
+      col = 0;
+    }
+    }
+    first_iter = false;
     {
-      auto tk = tokens.accessor<int64_t, 2>();
-      auto ma = am.accessor<bool, 2>();
-      for (int64_t r = 0; r < B; ++r) {
-        const auto& p = prompts[order[start + static_cast<size_t>(r)]];
-        const int64_t pad = P - static_cast<int64_t>(p.size());
-        for (int64_t t = 0; t < static_cast<int64_t>(p.size()); ++t) tk[r][pad + t] = p[static_cast<size_t>(t)];
-        for (int64_t t = 0; t < pad; ++t) ma[r][t] = false;
-        any_pad = any_pad || pad > 0;
-      }
+      int64_t live = 0;
+      for (int64_t s = 0; s < Rcur; ++s) live += slot_req[static_cast<size_t>(s)] >= 0;
+      if (live == 0) break;
     }
-    am = am.to(dev);
-    auto pmask = am.narrow(1, 0, P);
-    auto positions = (pmask.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
-    KVCache cache = model_->make_cache(B, P + max_new);
-    ForwardOptions fo;
-    fo.positions = positions;
-    if (any_pad) fo.attention_mask = pmask;
-    fo.cache = &cache;
-    fo.cache_pos = 0;
-    fo.skip_logits = true;
-    auto out = model_->forward(tokens.to(dev), fo);
-    auto next = model_->lm_head(out.final_hidden.select(1, P - 1)).argmax(-1);
-    auto pos_last = positions.select(1, P - 1);
-    auto gen = torch::zeros({B, max_new}, torch::TensorOptions().device(dev).dtype(torch::kInt64));
-    std::vector<std::vector<int64_t>> ids(static_cast<size_t>(B));
-    std::vector<bool> done(static_cast<size_t>(B), false);
-    std::vector<int64_t> live(static_cast<size_t>(B));  // current row -> row of this batch
-    std::iota(live.begin(), live.end(), 0);
-    int64_t step = 0, checked = 0, n_done = 0, Bcur = B;
-    while (true) {
-      gen.select(1, step).copy_(next);
-      ++step;
-      if (step % opts_.check_every == 0 || step == max_new) {
-        auto host = gen.narrow(1, checked, step - checked).cpu();
-        auto h = host.accessor<int64_t, 2>();
-        for (int64_t cur = 0; cur < Bcur; ++cur) {
-          const size_t ri = static_cast<size_t>(live[static_cast<size_t>(cur)]);
-          const auto& req = reqs[order[start + ri]];
-          size_t longest = 0;
-          for (const auto& u : req.until) longest = std::max(longest, u.size());
-          for (int64_t j = 0; j < step - checked && !done[ri]; ++j) {
-            const int64_t id = h[cur][j];
-            ids[ri].push_back(id);
-            bool stop = id == eos || static_cast<int64_t>(ids[ri].size()) >= req.max_new_tokens;
-            if (longest > 0 && id != eos) {
-              // A new match must end in the newest token and spans at most
-              // `longest` tokens (each decodes to >= 1 byte): decode a tail.
-              const size_t k = std::min(ids[ri].size(), longest + 4);
-              auto tail = tok_->decode(std::vector<int64_t>(ids[ri].end() - static_cast<std::ptrdiff_t>(k), ids[ri].end()));
-              if (first_stop(tail, req.until) != std::string::npos) stop = true;
-            }
-            if (stop) done[ri] = true, ++n_done;
-          }
-        }
-        checked = step;
-        if (n_done == B) break;
-        // Drop finished rows once a quarter of the batch is idle.
-        int64_t idle = 0;
-        for (int64_t cur = 0; cur < Bcur; ++cur) idle += done[static_cast<size_t>(live[static_cast<size_t>(cur)])];
-        if (step < max_new && idle * 4 >= Bcur) {
-          std::vector<int64_t> keep_cur, keep_rows;
-          for (int64_t cur = 0; cur < Bcur; ++cur)
-            if (!done[static_cast<size_t>(live[static_cast<size_t>(cur)])])
-              keep_cur.push_back(cur), keep_rows.push_back(live[static_cast<size_t>(cur)]);
-          auto idx = torch::tensor(keep_cur, torch::kInt64).to(dev);
-          for (auto& t : cache.k) t = t.index_select(0, idx);
-          for (auto& t : cache.v) t = t.index_select(0, idx);
-          cache.pos = cache.pos.index_select(0, idx);
-          am = am.index_select(0, idx);
-          pos_last = pos_last.index_select(0, idx);
-          next = next.index_select(0, idx);
-          gen = gen.index_select(0, idx);
-          live = keep_rows;
-          Bcur = static_cast<int64_t>(live.size());
-        }
-      }
-      if (step >= max_new) break;
-      pos_last = pos_last + 1;
-      ForwardOptions so;
-      so.positions = pos_last.view({Bcur, 1});
-      if (any_pad) so.attention_mask = am.narrow(1, 0, P + step);
-      so.cache = &cache;
-      so.cache_pos = P + step - 1;
-      so.skip_logits = true;
-      auto o = model_->forward(next.view({Bcur, 1}), so);
-      next = model_->lm_head(o.final_hidden.select(1, 0)).argmax(-1);
-    }
-    for (int64_t r = 0; r < B; ++r) {
-      const size_t ri = static_cast<size_t>(r);
-      auto& res = results[order[start + ri]];
-      res.ids = ids[ri];
-      res.n_tokens = static_cast<int64_t>(res.ids.size());
-      std::vector<int64_t> text_ids = res.ids;
-      if (!text_ids.empty() && text_ids.back() == eos) text_ids.pop_back();
-      res.text = tok_ ? tok_->decode(text_ids) : std::string();
-      size_t p = first_stop(res.text, reqs[order[start + ri]].until);
-      if (p != std::string::npos) res.text.resize(p);
-    }
+    // One decode step for every row: row s writes its token at slot wpos[s]
+    // and sees keys [start[s], wpos[s]].
+    int64_t maxw = 0;
+    for (int64_t s = 0; s < Rcur; ++s) maxw = std::max(maxw, wpos[static_cast<size_t>(s)]);
+    const int64_t S = maxw + 1;
+    auto arS = ar.narrow(1, 0, S);
+    ForwardOptions so;
+    so.positions = (w_t - start_t).view({Rcur, 1});
+    so.attention_mask = (arS >= start_t.view({Rcur, 1})) & (arS <= w_t.view({Rcur, 1}));
+    so.cache = &cache;
+    so.cache_pos = maxw;
+    so.cache_rows = w_t;
+    so.skip_logits = true;
+    auto o = model_->forward(next.view({Rcur, 1}), so);
+    next = model_->lm_head(o.final_hidden.select(1, 0)).argmax(-1);
+    w_t.add_(inc_t);
+    for (int64_t s = 0; s < Rcur; ++s)
+      if (slot_req[static_cast<size_t>(s)] >= 0) ++wpos[static_cast<size_t>(s)];
+    ++stats_.decode_steps;
+  }
+  for (size_t i : order) {
+    auto& res = results[i];
+    res.ids = ids[i];
+    res.n_tokens = static_cast<int64_t>(res.ids.size());
+    std::vector<int64_t> text_ids = res.ids;
+    if (!text_ids.empty() && text_ids.back() == eos) text_ids.pop_back();
+    res.text = tok_ ? tok_->decode(text_ids) : std::string();
+    size_t p = first_stop(res.text, reqs[i].until);
+    if (p != std::string::npos) res.text.resize(p);
   }
   return results;
 }

@@ -17,7 +17,13 @@ namespace bm {
 struct EngineOptions {
   std::string device = "cpu";  // "cpu" | "cuda" | "cuda:N"
   std::string dtype;           // "float32" | "bfloat16" | "float16"; empty = float32 on CPU, bfloat16 on CUDA
-  int64_t batch_size = 32;     // rows per forward
+  // Rows per forward (scoring) / concurrent sequences (generation). 0 = auto:
+  // from free GPU memory on CUDA (plan_batches), fixed on CPU. An explicit
+  // value is still capped by the memory plan on CUDA.
+  int64_t batch_size = 0;
+  // Scoring: tokens (rows x padded length) per forward. 0 = auto (memory plan
+  // on CUDA, kCpuTokenBudget on CPU).
+  int64_t token_budget = 0;
   // BOS before text requests. Default false = lm-evaluation-harness's HF
   // backend default (add_bos_token=False) for both request types.
   bool add_bos = false;
@@ -26,6 +32,28 @@ struct EngineOptions {
   // syncs; extra tokens past a stop are discarded, results are unchanged).
   int64_t check_every = 8;
 };
+
+// Batch sizing from free device memory. Pure arithmetic (unit-tested with
+// synthetic numbers); Engine feeds it the model's shapes and the CUDA
+// allocator's free memory.
+struct MemoryModel {
+  int64_t kv_bytes_per_token = 0;   // K+V over all layers
+  int64_t act_bytes_per_token = 0;  // transient activations per forwarded token (one layer live + hidden states)
+  int64_t fixed_bytes = 0;          // LM-head chunk, workspace, allocator slack
+};
+MemoryModel memory_model(const ModelConfig& c, int64_t dtype_bytes);
+struct BatchPlan {
+  int64_t gen_rows = 1;         // concurrent generation sequences (KV cache rows)
+  int64_t prefill_tokens = 1;   // tokens per prefill forward in generation
+  int64_t score_tokens = 1;     // tokens per scoring forward
+};
+// free_bytes: memory usable now; cache_len: KV slots per generation row;
+// max_row_len: longest scoring row (its T x T mask counts per token).
+BatchPlan plan_batches(const MemoryModel& m, int64_t free_bytes, int64_t cache_len, int64_t max_row_len);
+constexpr int64_t kCpuTokenBudget = 8192;
+constexpr int64_t kCpuGenRows = 32;
+constexpr int64_t kMaxGenRows = 256;
+constexpr int64_t kMaxScoreTokens = 65536;
 
 torch::Device parse_device(const std::string& s);                           // throws naming --device
 torch::Dtype parse_dtype_name(const std::string& s, torch::Device device);  // throws naming --dtype
@@ -65,6 +93,17 @@ class Engine : public LanguageModel {
   const EngineOptions& options() const { return opts_; }
   int64_t max_length() const { return max_len_; }
 
+  // Work counters (tests check packing and batching; benches may print them).
+  struct Stats {
+    int64_t score_forwards = 0, score_rows = 0, score_tokens = 0;  // tokens = rows x padded length
+    int64_t prefill_forwards = 0, prefill_rows = 0, decode_steps = 0, refills = 0, host_syncs = 0;
+    int64_t max_gen_rows = 0;  // largest concurrent generation batch
+  };
+  const Stats& stats() const { return stats_; }
+  void reset_stats() { stats_ = Stats{}; }
+  // Free memory the plans may use (CUDA: driver free + allocator cached-but-unused; CPU: 0).
+  int64_t free_device_bytes() const;
+
  private:
   std::shared_ptr<Transformer> model_;
   std::shared_ptr<Tokenizer> tok_;
@@ -72,6 +111,12 @@ class Engine : public LanguageModel {
   std::string name_;
   std::string fingerprint_;  // Checkpoint::fingerprint() when loaded from a directory
   int64_t max_len_;
+  Stats stats_;
+  int64_t gen_rows_for(int64_t cache_len) const;
+  int64_t score_token_budget(int64_t max_row_len) const;
+  void prefill_into(KVCache& cache, const std::vector<std::vector<int64_t>>& prompts,
+                    const std::vector<int64_t>& slots, std::vector<int64_t>& start, std::vector<int64_t>& wpos,
+                    torch::Tensor& next, torch::Tensor& first_out);
 };
 
 }  // namespace bm

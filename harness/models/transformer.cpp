@@ -85,6 +85,10 @@ Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch:
     // Always copy: the source may be a read-only view of a memory-mapped file.
     weights_[name] = t.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);
   }
+  const int64_t D = config_.head_dim;
+  inv_freq_ = 1.0 / at::pow(config_.rope_theta, torch::arange(0, D, 2, torch::kInt64).to(torch::kFloat32) /
+                                                    static_cast<double>(D));
+  inv_freq_ = inv_freq_.to(device_);
 }
 
 std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, torch::Device device, torch::Dtype dtype) {
@@ -145,7 +149,10 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, D = c.head_dim;
   KVCache* cache = opts.cache;
   const int64_t past = cache ? opts.cache_pos : 0;
-  const int64_t S = past + T;  // keys visible to this step
+  const bool per_row = opts.cache_rows.has_value();
+  if (per_row && (!cache || T != 1 || !opts.attention_mask))
+    fail("forward", "cache_rows needs a cache, one token per row and an attention_mask");
+  const int64_t S = past + (per_row ? 1 : T);  // keys visible to this step
   if (cache && S > cache->max_len)
     fail("forward", "KV cache of " + std::to_string(cache->max_len) + " slots too short for " + std::to_string(S) +
                         " tokens; make a larger cache");
@@ -154,7 +161,13 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   torch::Tensor positions = opts.positions ? opts.positions->to(device_, torch::kInt64)
                                            : (torch::arange(past, S, i64).unsqueeze(0).expand({B, T}));
   torch::Tensor kv_pos;  // [B, S]
-  if (cache) {
+  torch::Tensor rows_idx;  // [B, 1] per-row write slots
+  if (per_row) {
+    rows_idx = opts.cache_rows->to(device_, torch::kInt64).view({B, 1});
+    if (rows_idx.size(0) != B) fail("forward", "cache_rows must have one entry per row");
+    cache->pos.scatter_(1, rows_idx, positions);
+    kv_pos = cache->pos.narrow(1, 0, S);
+  } else if (cache) {
     cache->pos.narrow(1, past, T).copy_(positions);
     kv_pos = cache->pos.narrow(1, 0, S);
   } else {
@@ -164,7 +177,9 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   // Attention mask [B, 1, T, S] (true = attend), or none when plain causal suffices.
   torch::Tensor mask;
   bool need_window = c.sliding_window > 0 && S > c.sliding_window;
-  if (opts.full_mask) {
+  if (per_row) {
+    // built below
+  } else if (opts.full_mask) {
     mask = opts.full_mask->to(device_, torch::kBool);
     if (mask.dim() != 3 || mask.size(0) != B || mask.size(1) != T || mask.size(2) != S)
       fail("forward", "full_mask must be [B, T, T_total], got " + shape_of(mask));
@@ -179,11 +194,21 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
       mask = mask & am.unsqueeze(1);
     }
   }
-  if (need_window) {
+  if (need_window && !per_row) {
     auto win = (positions.unsqueeze(2) - kv_pos.unsqueeze(1)) < c.sliding_window;  // [B, T, S]
     mask = mask & win;
   }
-  if (mask.defined()) {
+  if (per_row) {  // the caller's mask is exact: no causal/self additions
+    auto am = opts.attention_mask->to(device_, torch::kBool);
+    if (am.dim() != 2 || am.size(0) != B || am.size(1) != S)
+      fail("forward", "attention_mask must be [B, cache_pos + 1=" + std::to_string(S) + "], got " + shape_of(am));
+    mask = am.unsqueeze(1);  // [B, 1, S]
+    if (need_window) mask = mask & ((positions.unsqueeze(2) - kv_pos.unsqueeze(1)) < c.sliding_window);
+    mask = mask.unsqueeze(1);
+    if (!device_.is_cpu())
+      mask = torch::zeros(mask.sizes(), torch::TensorOptions().device(device_).dtype(dtype_))
+                 .masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  } else if (mask.defined()) {
     if (!opts.full_mask) {  // every query keeps itself
       auto diag = torch::arange(past, S, i64).view({1, T, 1}) == torch::arange(0, S, i64).view({1, 1, S});
       mask = mask | diag;
@@ -198,8 +223,7 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   const bool is_causal = !mask.defined() && T > 1;  // past == 0 here
 
   // RoPE tables (fp32, then model dtype), [B, 1, T, D]
-  auto inv_freq = 1.0 / at::pow(c.rope_theta, torch::arange(0, D, 2, i64).to(torch::kFloat32) / static_cast<double>(D));
-  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.view({1, 1, -1});
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq_.view({1, 1, -1});
   auto emb = at::cat({freqs, freqs}, -1);
   auto cos = emb.cos().to(dtype_).unsqueeze(1), sin = emb.sin().to(dtype_).unsqueeze(1);
 
@@ -215,7 +239,13 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
     auto v = at::linear(h, W("self_attn.v_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
-    if (cache) {
+    if (per_row) {
+      auto idx = rows_idx.view({B, 1, 1, 1}).expand({B, nkv, 1, D});
+      cache->k[l].scatter_(2, idx, k);
+      cache->v[l].scatter_(2, idx, v);
+      k = cache->k[l].narrow(2, 0, S);
+      v = cache->v[l].narrow(2, 0, S);
+    } else if (cache) {
       cache->k[l].narrow(2, past, T).copy_(k);
       cache->v[l].narrow(2, past, T).copy_(v);
       k = cache->k[l].narrow(2, 0, S);

@@ -41,6 +41,13 @@ struct ForwardOptions {
   // Skip the LM head: `final_hidden` holds the normed last hidden state, and
   // Transformer::lm_head() computes logits for only the rows needed.
   bool skip_logits = false;
+  // Per-row cache write (continuous batching; needs cache and T == 1): row b's
+  // K/V/pos go to cache slot cache_rows[b] ([B] int64 on the model device)
+  // instead of cache_pos. Keys 0..cache_pos are visible (cache_pos = the
+  // largest write index); attention_mask [B, cache_pos + 1] is required and
+  // must allow row b exactly its own valid keys (including cache_rows[b]);
+  // no implicit causal/self key is added.
+  std::optional<torch::Tensor> cache_rows;
 };
 
 struct ForwardOutput {
@@ -80,6 +87,7 @@ class Transformer {
   std::map<std::string, torch::Tensor> weights_;
   torch::Device device_;
   torch::Dtype dtype_;
+  torch::Tensor inv_freq_;  // RoPE [D/2] fp32 on device_, computed once
 };
 
 }  // namespace bm

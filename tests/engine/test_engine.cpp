@@ -479,3 +479,224 @@ TEST(Engine, ForwardIsDifferentiable) {
     EXPECT_GT(t.grad().abs().sum().item<double>(), 0.0) << n;
   }
 }
+
+// ---- continuous batching, token-budget scoring, memory plan (engineperf) ----
+namespace {
+
+// Greedy by full forwards without a cache, one request at a time.
+std::vector<int64_t> oracle_greedy(const bm::Transformer& m, std::vector<int64_t> seq, int64_t max_new, int64_t eos) {
+  c10::InferenceMode g;
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < max_new; ++i) {
+    auto t = torch::tensor(seq, torch::kInt64).view({1, -1});
+    const int64_t id = m.forward(t).logits[0][-1].argmax().item<int64_t>();
+    out.push_back(id);
+    seq.push_back(id);
+    if (id == eos) break;
+  }
+  return out;
+}
+
+// Mixed prompt lengths (1..~20 tokens) and budgets, from the reference tokens.
+std::vector<bm::Engine::TokenGenRequest> mixed_requests(const std::string& model, size_t n) {
+  auto tokens = read_ref(model, "tokens");
+  const int64_t rows = tokens.size(0), T = tokens.size(1);
+  std::vector<bm::Engine::TokenGenRequest> reqs;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t r = static_cast<int64_t>(i) % rows;
+    const int64_t len = 1 + static_cast<int64_t>((i * 7) % static_cast<size_t>(std::min<int64_t>(T - 1, 19)));
+    bm::Engine::TokenGenRequest q;
+    q.prompt.assign(tokens[r].data_ptr<int64_t>(), tokens[r].data_ptr<int64_t>() + len);
+    q.prompt[0] = tokens[(r + 1) % rows][static_cast<int64_t>(i) % T].item<int64_t>();  // vary starts
+    q.max_new_tokens = 1 + static_cast<int64_t>((i * 5) % 13);
+    reqs.push_back(q);
+  }
+  return reqs;
+}
+
+}  // namespace
+
+TEST_P(PerModel, ContinuousBatchingEqualsPerRequestGreedy) {
+  auto model = bm::Transformer::load(models_dir() + "/" + GetParam(), torch::kCPU, torch::kFloat32);
+  auto reqs = mixed_requests(GetParam(), 11);
+  const int64_t eos = model->config().eos_token_id;
+  std::vector<std::vector<int64_t>> want;
+  for (const auto& r : reqs) want.push_back(oracle_greedy(*model, r.prompt, r.max_new_tokens, eos));
+  for (int64_t batch : {1, 2, 3, 5, 16}) {
+    for (int64_t ce : {1, 4, 8}) {
+      bm::EngineOptions o;
+      o.batch_size = batch;
+      o.check_every = ce;
+      bm::Engine eng(model, nullptr, o, GetParam());
+      auto res = eng.generate_tokens(reqs);
+      ASSERT_EQ(res.size(), reqs.size());
+      for (size_t i = 0; i < reqs.size(); ++i)
+        EXPECT_EQ(res[i].ids, want[i]) << GetParam() << " request " << i << " batch " << batch << " check_every " << ce;
+      EXPECT_EQ(eng.stats().max_gen_rows, std::min<int64_t>(batch, 11));
+      if (batch < 11) EXPECT_GT(eng.stats().refills, 1) << "slots were never refilled";
+      // host syncs: at most one per check_every decode steps plus one per finished request/refill
+      EXPECT_LE(eng.stats().host_syncs, eng.stats().decode_steps / ce + 2 * 11 + 1);
+    }
+  }
+}
+
+// EOS mid-generation: the engine's EOS is set to a token the oracle produces.
+TEST(Engine, ContinuousBatchingStopsAtEosAndRefills) {
+  auto base = bm::Transformer::load(models_dir() + "/llama_untied", torch::kCPU, torch::kFloat32);
+  auto reqs = mixed_requests("llama_untied", 9);
+  for (auto& r : reqs) r.max_new_tokens = 12;
+  auto probe = oracle_greedy(*base, reqs[2].prompt, 12, -1);
+  auto cfg = base->config();
+  cfg.eos_token_id = probe[3];
+  auto model = std::make_shared<bm::Transformer>(cfg, base->named_parameters(), torch::kCPU, torch::kFloat32);
+  std::vector<std::vector<int64_t>> want;
+  for (const auto& r : reqs) want.push_back(oracle_greedy(*model, r.prompt, r.max_new_tokens, cfg.eos_token_id));
+  ASSERT_LE(want[2].size(), 4u);
+  for (int64_t batch : {1, 3, 4}) {
+    bm::EngineOptions o;
+    o.batch_size = batch;
+    o.check_every = 5;
+    bm::Engine eng(model, nullptr, o, "eos");
+    auto res = eng.generate_tokens(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      EXPECT_EQ(res[i].ids, want[i]) << "request " << i << " batch " << batch;
+      EXPECT_EQ(res[i].n_tokens, static_cast<int64_t>(want[i].size()));
+    }
+  }
+}
+
+TEST(Engine, ContinuousBatchingStopStringsMatchOneAtATime) {
+  auto ref = read_json("llama_tied");
+  auto one = make_engine("llama_tied", 1);
+  std::vector<bm::GenerateRequest> reqs;
+  const auto& gens = ref["generations"];
+  for (size_t i = 0; i < 10; ++i) {
+    const auto& g = gens[i % gens.size()];
+    bm::GenerateRequest r;
+    auto p = g["prompt_ids"].get<std::vector<int64_t>>();
+    r.prompt_ids.assign(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(1 + i % p.size()));
+    r.max_new_tokens = 4 + static_cast<int64_t>(i % 9);
+    reqs.push_back(r);
+  }
+  // Stop strings cut from each request's own unstopped text (so they do fire).
+  auto plain = one->generate(reqs);
+  int fired = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const auto& t = plain[i].text;
+    if (i % 3 != 2 && t.size() >= 4) reqs[i].until = {t.substr(t.size() / 2, 2), "\x01never"};
+  }
+  std::vector<bm::GenerateResult> alone;
+  for (const auto& r : reqs) alone.push_back(one->generate({r})[0]);
+  for (size_t i = 0; i < reqs.size(); ++i) fired += alone[i].ids.size() < plain[i].ids.size();
+  EXPECT_GE(fired, 2) << "stop strings never cut a generation short";
+  for (int64_t batch : {2, 4, 7}) {
+    auto eng = make_engine("llama_tied", batch);
+    auto res = eng->generate(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      EXPECT_EQ(res[i].ids, alone[i].ids) << i << " batch " << batch;
+      EXPECT_EQ(res[i].text, alone[i].text) << i << " batch " << batch;
+    }
+  }
+}
+
+// Four single-token choices " A".." D" after one context: one forward row.
+TEST(Engine, MultipleChoiceLettersCostOneRow) {
+  auto eng = make_engine("mistral", 0);
+  auto tokens = read_ref("mistral", "tokens");
+  std::vector<int64_t> ctx(tokens[0].data_ptr<int64_t>(), tokens[0].data_ptr<int64_t>() + 15);
+  const auto& tok = eng->tokenizer();
+  std::vector<bm::LoglikelihoodRequest> reqs;
+  for (const char* l : {"A", "B", "C", "D"}) {
+    bm::LoglikelihoodRequest r;
+    r.context = "Question: which one?\nAnswer:";
+    r.continuation = std::string(" ") + l;
+    reqs.push_back(r);
+  }
+  auto pairs0 = bm::encode_pair(tok, reqs[0].context, reqs[0].continuation, false);
+  ASSERT_EQ(pairs0.second.size(), 1u) << "continuation ' A' is not one token";
+  eng->reset_stats();
+  auto res = eng->loglikelihood(reqs);
+  EXPECT_EQ(eng->stats().score_forwards, 1);
+  EXPECT_EQ(eng->stats().score_rows, 1);
+  EXPECT_EQ(eng->stats().score_tokens, static_cast<int64_t>(pairs0.first.size()));
+  for (size_t i = 0; i < 4; ++i) {
+    auto alone = eng->loglikelihood({reqs[i]});
+    EXPECT_NEAR(res[i].logprob, alone[0].logprob, 1e-5) << i;
+    EXPECT_EQ(res[i].is_greedy, alone[0].is_greedy);
+  }
+  int greedy = 0;
+  for (auto& r : res) greedy += r.is_greedy;
+  EXPECT_LE(greedy, 1);
+  (void)ctx;
+}
+
+// Scoring batches fill a token budget: same results as one row at a time.
+TEST(Engine, TokenBudgetBatchesKeepResults) {
+  auto ref = read_json("llama_tied");
+  auto reqs = text_requests(ref["loglikelihood"]);
+  auto one = make_engine("llama_tied", 1);
+  auto want = one->loglikelihood(reqs);
+  const int64_t rows_one = one->stats().score_rows;
+  const int64_t total_tokens = one->stats().score_tokens;  // one row per forward: no padding
+  for (int64_t budget : {int64_t{1}, total_tokens / 2, int64_t{100000}}) {
+    bm::EngineOptions o;
+    o.batch_size = 0;
+    o.token_budget = budget;
+    auto eng = bm::Engine::load(models_dir() + "/llama_tied", o);
+    auto res = eng->loglikelihood(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      EXPECT_NEAR(res[i].logprob, want[i].logprob, 1e-4) << i << " budget " << budget;
+      EXPECT_EQ(res[i].is_greedy, want[i].is_greedy) << i;
+    }
+    const auto& s = eng->stats();
+    EXPECT_EQ(s.score_rows, rows_one);
+    if (budget == 1) EXPECT_EQ(s.score_forwards, rows_one);
+    if (budget == 100000) EXPECT_EQ(s.score_forwards, 1);
+    if (budget == total_tokens / 2) {
+      EXPECT_GT(s.score_forwards, 1);
+      if (rows_one >= 5) EXPECT_LT(s.score_forwards, rows_one);
+      EXPECT_LE(s.score_tokens, s.score_forwards * budget + total_tokens);
+    }
+  }
+}
+
+TEST(Engine, BatchPlanFromSyntheticMemory) {
+  auto cfg = [](int64_t H, int64_t I, int64_t L, int64_t nh, int64_t nkv) {
+    bm::ModelConfig c;
+    c.hidden_size = H, c.intermediate_size = I, c.num_hidden_layers = L, c.num_attention_heads = nh;
+    c.num_key_value_heads = nkv, c.head_dim = H / nh, c.vocab_size = 32000;
+    return c;
+  };
+  const int64_t GiB = int64_t{1} << 30;
+  auto m7 = bm::memory_model(cfg(4096, 11008, 32, 32, 32), 2);
+  auto m13 = bm::memory_model(cfg(5120, 13824, 40, 40, 40), 2);
+  auto mis = bm::memory_model(cfg(4096, 14336, 32, 32, 8), 2);
+  EXPECT_EQ(m7.kv_bytes_per_token, 2 * 32 * 32 * 128 * 2);  // 0.5 MiB per token
+  EXPECT_EQ(m13.kv_bytes_per_token, 2 * 40 * 40 * 128 * 2);
+  EXPECT_EQ(mis.kv_bytes_per_token, m7.kv_bytes_per_token / 4);
+  struct Case { bm::MemoryModel m; int64_t weights; };
+  for (const auto& [m, weights] : {Case{m7, 14 * GiB}, Case{m13, 26 * GiB}, Case{mis, 15 * GiB}}) {
+    const int64_t free = 79 * GiB - weights;  // H100 80GB after loading the weights
+    for (int64_t cache_len : {300, 1300, 4096}) {
+      auto p = bm::plan_batches(m, free, cache_len, 1);
+      const int64_t used = p.gen_rows * cache_len * m.kv_bytes_per_token +
+                           p.prefill_tokens * (m.act_bytes_per_token + m.kv_bytes_per_token) + m.fixed_bytes;
+      EXPECT_LE(used, free) << cache_len;
+      EXPECT_GE(p.gen_rows, cache_len <= 1300 ? 16 : 4) << "batch too small to be useful, cache_len " << cache_len;
+      EXPECT_LE(p.gen_rows, bm::kMaxGenRows);
+      EXPECT_GE(p.prefill_tokens, cache_len);  // at least one long prompt per prefill
+    }
+    for (int64_t row_len : {64, 1024, 4096}) {
+      auto p = bm::plan_batches(m, free, 1, row_len);
+      EXPECT_LE(p.score_tokens * (m.act_bytes_per_token + 6 * row_len) + m.fixed_bytes, free);
+      EXPECT_GE(p.score_tokens, 4 * row_len) << row_len;
+    }
+    // Less memory, smaller batches; none left, one row at a time.
+    auto big = bm::plan_batches(m, free, 1300, 1300), small = bm::plan_batches(m, free / 3, 1300, 1300);
+    EXPECT_LT(small.gen_rows, big.gen_rows);
+    EXPECT_LE(small.score_tokens, big.score_tokens);
+    auto none = bm::plan_batches(m, GiB / 2, 1300, 1300);
+    EXPECT_EQ(none.gen_rows, 1);
+    EXPECT_EQ(none.score_tokens, 1);
+  }
+}
