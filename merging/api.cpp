@@ -9,6 +9,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/log.hpp"
+#include "merging/general.hpp"
 #include "merging/packed_format.hpp"
 
 namespace bm::merging {
@@ -304,10 +305,89 @@ void Merger::set_route(const std::string& expert) {
   impl_->spec.route = expert;
 }
 
+// Row chunk size (fp32 bytes per operand) of the streaming merge; env
+// BITMERGE_MERGE_CHUNK_BYTES overrides (tests use it to force chunking).
+static int64_t merge_chunk_bytes() {
+  if (const char* e = std::getenv("BITMERGE_MERGE_CHUNK_BYTES")) {
+    long long v = std::atoll(e);
+    if (v > 0) return v;
+  }
+  return int64_t(16) << 20;
+}
+
+// Large dense tensors are merged in row chunks: the fp32 base, deltas and
+// temporaries of one chunk at a time; the input pages are released as used.
+torch::Tensor Merger::tensor_chunked(const std::string& name, int64_t step) {
+  Impl& I = *impl_;
+  auto b = I.base->get(name);
+  auto dtype = b.scalar_type();
+  int64_t rows = b.size(0);
+  int64_t row_elems = rows ? b.numel() / rows : 0;
+  auto out = torch::empty(b.sizes(), torch::TensorOptions().dtype(dtype));
+  size_t K = I.experts.size();
+  std::vector<TensorJob::TrimCut> cuts(K);
+  std::vector<at::Generator> gens(K);
+  bool trim_tensor = I.method->magnitude_trim && !(I.params.has("trim") && I.params.s("trim") == "global");
+  auto base_rows = [&](int64_t r0, int64_t len) {
+    auto v = b.narrow(0, r0, len);
+    auto f = v.to(I.device).to(torch::kFloat32);
+    if (f.data_ptr() == v.data_ptr()) f = f.clone();
+    return std::make_pair(v, f);
+  };
+  if (trim_tensor) {
+    // One expert at a time: |delta| of the whole tensor in one fp32 buffer,
+    // selected in place, freed before the next.
+    for (size_t k = 0; k < K; ++k) {
+      double density = I.params.f("density", I.expert_names[k]);
+      if (density >= 1.0) continue;
+      auto a = torch::empty({b.numel()}, torch::TensorOptions().dtype(torch::kFloat32));
+      for (int64_t r0 = 0; r0 < rows; r0 += step) {
+        int64_t len = std::min(step, rows - r0);
+        auto [v, f] = base_rows(r0, len);
+        auto d = I.experts[k]->delta_rows(name, f, r0).dense;
+        a.narrow(0, r0 * row_elems, len * row_elems).copy_(d.abs().reshape({-1}));
+        release_pages(v);
+      }
+      cuts[k] = trim_cut(a, density);
+    }
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    int64_t len = std::min(step, rows - r0);
+    auto [v, f] = base_rows(r0, len);
+    TensorJob job;
+    job.name = name;
+    job.role = classify_tensor(name).role;
+    for (auto& e : I.experts) job.deltas.push_back(e->delta_rows(name, f, r0));
+    release_pages(v);
+    job.base = f;
+    job.expert_names = I.expert_names;
+    job.params = &I.params;
+    job.route = I.route;
+    job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
+    job.tensor_cuts = trim_tensor ? &cuts : nullptr;
+    job.dare_gens = &gens;
+    auto res = I.method->merge(job);
+    out.narrow(0, r0, len).copy_(res.to(torch::kCPU).to(dtype).reshape(v.sizes()));
+  }
+  return out;
+}
+
 torch::Tensor Merger::tensor(const std::string& name) {
   Impl& I = *impl_;
   if (I.method->needs_route && I.route < 0) fail("--route", "method " + I.method->name + " needs --route");
   if (I.needs_global_thresholds() && !I.thresholds_ready) I.compute_thresholds();
+  {
+    auto info = I.base->info(name);
+    int64_t numel = info.numel();
+    int64_t chunk = merge_chunk_bytes();
+    if (I.method->kind != MethodKind::Routing && !info.shape.empty() && info.shape[0] > 1 && numel * 4 > chunk) {
+      bool ok = true;
+      for (auto& e : I.experts) ok = ok && e->can_slice(name) && e->shape(name) == info.shape;
+      int64_t row_elems = numel / info.shape[0];
+      int64_t step = std::max<int64_t>(1, chunk / std::max<int64_t>(1, row_elems * 4));
+      if (ok && step < info.shape[0]) return tensor_chunked(name, step);
+    }
+  }
   auto b = I.base->get(name);
   auto dtype = b.scalar_type();
   TensorJob job;

@@ -64,6 +64,7 @@ class Merger {
   const Params& params() const;
 
  private:
+  torch::Tensor tensor_chunked(const std::string& name, int64_t step_rows);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

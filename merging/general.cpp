@@ -3,6 +3,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "harness/core/error.hpp"
 
 namespace bm::merging {
@@ -41,17 +45,61 @@ static uint64_t mix_seed(uint64_t seed, const std::string& expert, const std::st
   return z ^ (z >> 31);
 }
 
-torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, const std::string& expert,
-                        const std::string& tensor, bool rescale) {
+static torch::Tensor dare_drop_gen(const torch::Tensor& d, double density, at::Generator gen, bool rescale) {
   if (density >= 1.0) return d;
   if (density <= 0.0) return torch::zeros_like(d);
   // The mask is drawn on the CPU so CPU and CUDA merges are bit-identical.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor));
+  // CPU uniform_ draws serially in index order, so drawing a tensor's rows in
+  // chunks from one generator gives the same mask as drawing it whole.
   auto r = torch::rand(d.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
   auto keep = (r < density).to(d.device());
   auto out = d * keep;
   if (rescale) out = out / density;
   return out;
+}
+
+torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, const std::string& expert,
+                        const std::string& tensor, bool rescale) {
+  if (density >= 1.0) return d;
+  if (density <= 0.0) return torch::zeros_like(d);
+  return dare_drop_gen(d, density, at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor)), rescale);
+}
+
+TensorJob::TrimCut trim_cut(const torch::Tensor& abs_flat, double density) {
+  TensorJob::TrimCut c;
+  int64_t n = abs_flat.numel();
+  if (density >= 1.0) return c;
+  c.active = true;
+  if (density <= 0.0 || n == 0) {
+    c.thr = std::numeric_limits<float>::infinity();
+    return c;
+  }
+  auto k = std::max<int64_t>(1, static_cast<int64_t>(density * static_cast<double>(n)));
+  auto a = abs_flat.to(torch::kCPU).to(torch::kFloat32).contiguous();  // reordered in place when already so
+  float* p = a.data_ptr<float>();
+  // The (n-k+1)-th smallest (as kthvalue), in place: no index tensor.
+  int64_t pos = n - k;
+  std::nth_element(p, p + pos, p + n);
+  c.thr = p[pos];
+  int64_t gt = 0;  // everything before pos is <= thr
+  for (int64_t i = pos + 1; i < n; ++i) gt += p[i] > c.thr;
+  c.need = k - gt;
+  return c;
+}
+
+torch::Tensor apply_trim_cut(const torch::Tensor& d, TensorJob::TrimCut& c) {
+  if (!c.active) return d;
+  if (std::isinf(c.thr)) return torch::zeros_like(d);
+  auto flat = d.reshape({-1});
+  auto a = flat.abs();
+  auto mask = a > c.thr;
+  if (c.need > 0) {
+    auto eq = torch::nonzero(a == c.thr).reshape({-1});
+    int64_t take = std::min<int64_t>(c.need, eq.numel());
+    if (take > 0) mask.index_fill_(0, eq.narrow(0, 0, take), true);
+    c.need -= take;
+  }
+  return (flat * mask).reshape(d.sizes());
 }
 
 torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, const torch::Tensor& base,
@@ -84,11 +132,20 @@ torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, cons
           double thr = (*job.global_thresholds)[k];
           d = d * (d.abs() >= thr);
         }
+      } else if (job.tensor_cuts) {
+        d = apply_trim_cut(d, (*job.tensor_cuts)[k]);
       } else {
         d = trim_magnitude(d, density);
       }
     } else if (s.sparsify == Sparsify::Random) {
-      d = dare_drop(d, density, static_cast<uint64_t>(P.i("seed")), en, job.name, /*rescale=*/true);
+      if (job.dare_gens && density > 0.0 && density < 1.0) {
+        auto& g = (*job.dare_gens)[k];
+        if (!g.defined())
+          g = at::make_generator<at::CPUGeneratorImpl>(mix_seed(static_cast<uint64_t>(P.i("seed")), en, job.name));
+        d = dare_drop_gen(d, density, g, /*rescale=*/true);
+      } else {
+        d = dare_drop(d, density, static_cast<uint64_t>(P.i("seed")), en, job.name, /*rescale=*/true);
+      }
     }
     dense[j] = d.contiguous();
   }

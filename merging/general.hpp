@@ -36,4 +36,10 @@ torch::Tensor trim_magnitude(const torch::Tensor& d, double density);
 torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, const std::string& expert,
                         const std::string& tensor, bool rescale = true);
 
+// Per-tensor magnitude cut from |d| of a whole tensor (flat; a contiguous CPU
+// fp32 tensor is reordered in place, no copy): same entries as trim_magnitude when applied in order.
+TensorJob::TrimCut trim_cut(const torch::Tensor& abs_flat, double density);
+// Applies a cut to the next rows of the tensor (consumes c.need).
+torch::Tensor apply_trim_cut(const torch::Tensor& d, TensorJob::TrimCut& c);
+
 }  // namespace bm::merging

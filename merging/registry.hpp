@@ -49,6 +49,19 @@ struct TensorJob {
   const Params* params = nullptr;
   int route = -1;                                 // index of the routed expert, -1 if none
   const std::vector<double>* global_thresholds = nullptr;  // per expert |delta| cut (trim=global)
+  // Row-chunked merges (Merger::tensor on large tensors): the job holds rows
+  // [row0, row0 + base.size(0)) of the tensor. Per-tensor TIES cuts are
+  // computed over the whole tensor beforehand; `need` (ties at the cut still
+  // to keep, in index order) is consumed chunk by chunk. DARE generators are
+  // created on first use and consumed chunk by chunk in row order, so the
+  // masks equal the whole-tensor ones.
+  struct TrimCut {
+    bool active = false;
+    float thr = 0;
+    int64_t need = 0;
+  };
+  std::vector<TrimCut>* tensor_cuts = nullptr;     // per expert
+  std::vector<at::Generator>* dare_gens = nullptr;  // per expert
 };
 
 using TensorMerge = std::function<torch::Tensor(const TensorJob&)>;  // returns the merged fp32 tensor
@@ -61,6 +74,7 @@ struct MethodInfo {
   MethodKind kind = MethodKind::General;
   std::vector<ParamSpec> params;
   bool needs_route = false;
+  bool magnitude_trim = false;  // per-tensor TIES trim (Merger precomputes cuts for row chunks)
   TensorMerge merge;
 };
 

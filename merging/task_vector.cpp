@@ -98,6 +98,10 @@ void release_pages(const torch::Tensor& t) {
   }
 }
 
+Delta ExpertSource::delta_rows(const std::string& tensor, const torch::Tensor&, int64_t) const {
+  fail(path() + ": " + tensor, "internal: this task-vector source cannot be read by rows");
+}
+
 namespace {
 class CheckpointExpert : public ExpertSource {
  public:
@@ -111,6 +115,18 @@ class CheckpointExpert : public ExpertSource {
   std::vector<int64_t> shape(const std::string& t) const override { return ckpt_->info(t).shape; }
   const ModelConfig* config() const override { return ckpt_->has_config() ? &ckpt_->config() : nullptr; }
   std::shared_ptr<Checkpoint> checkpoint() const override { return pos_ == Position::None ? ckpt_ : nullptr; }
+  bool can_slice(const std::string& t) const override {
+    auto sh = ckpt_->info(t).shape;
+    return !sh.empty() && !compressed_at(pos_, t, static_cast<int64_t>(sh.size()));
+  }
+  Delta delta_rows(const std::string& t, const torch::Tensor& base_rows, int64_t row0) const override {
+    auto e = ckpt_->get(t).narrow(0, row0, base_rows.size(0));
+    Delta d;
+    d.dense = e.to(base_rows.device()).to(torch::kFloat32) - base_rows;
+    check_finite(d.dense, ckpt_->dir() + ": " + t + " (rows from " + std::to_string(row0) + ")");
+    release_pages(e);
+    return d;
+  }
   Delta delta(const std::string& t, const torch::Tensor& base_f32) const override {
     auto e = ckpt_->get(t);
     Delta d;

@@ -42,6 +42,10 @@ class ExpertSource {
   virtual const ModelConfig* config() const { return nullptr; }  // full checkpoints only
   // base_f32: the base tensor as fp32 on CPU.
   virtual Delta delta(const std::string& tensor, const torch::Tensor& base_f32) const = 0;
+  // Row slices (streaming merges of large tensors): can rows of `tensor` be
+  // read alone (dense, not 1-bit)? delta_rows: rows [row0, row0 + base_rows.size(0)).
+  virtual bool can_slice(const std::string& tensor) const { (void)tensor; return false; }
+  virtual Delta delta_rows(const std::string& tensor, const torch::Tensor& base_rows_f32, int64_t row0) const;
   // The full checkpoint when this expert is an uncompressed model (routing copies it).
   virtual std::shared_ptr<Checkpoint> checkpoint() const { return nullptr; }
 

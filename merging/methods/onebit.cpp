@@ -14,6 +14,7 @@ MethodInfo method_onebit() {
   m.kind = MethodKind::OneBit;
   m.needs_route = true;
   m.params = {param_weight(), param_density(1.0), param_lambda(1.0), param_trim()};
+  m.magnitude_trim = true;
   m.merge = [](const TensorJob& j) {
     auto with_route = j.base.clone();
     const Delta& d = j.deltas[j.route];

@@ -8,6 +8,7 @@ MethodInfo method_ties() {
   m.name = "ties";
   m.summary = "TIES-Merging: trim, elect sign, disjoint mean";
   m.params = {param_weight(), param_density(0.5), param_lambda(1.0), param_trim()};
+  m.magnitude_trim = true;
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Magnitude, true, true}); };
   return m;
 }
