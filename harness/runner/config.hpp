@@ -2,6 +2,7 @@
 // validated here, before any weights load: unknown keys are errors that name
 // the file and key and suggest the closest valid name.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
