@@ -1,5 +1,6 @@
 #include "merging/api.hpp"
 
+#include <malloc.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 
@@ -224,6 +225,11 @@ struct Merger::Impl {
 };
 
 Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
+  // glibc raises its mmap threshold to the largest freed block (up to 32 MiB),
+  // after which freed chunk temporaries stay in the heap and RSS keeps them;
+  // a fixed 1 MiB threshold returns every large tensor to the OS on free.
+  static const bool once = (mallopt(M_MMAP_THRESHOLD, 1 << 20), true);
+  (void)once;
   Impl& I = *impl_;
   I.spec = spec;
   if (spec.method.empty()) fail("--method", "no merge method given; known: average, task_arithmetic, ties, dare, dare_ties, routing, onebit");
@@ -312,7 +318,7 @@ static int64_t merge_chunk_bytes() {
     long long v = std::atoll(e);
     if (v > 0) return v;
   }
-  return int64_t(16) << 20;
+  return int64_t(4) << 20;
 }
 
 // Large dense tensors are merged in row chunks: the fp32 base, deltas and
