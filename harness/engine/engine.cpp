@@ -351,6 +351,21 @@ std::vector<GenerateResult> Engine::generate(const std::vector<GenerateRequest>&
 }
 
 namespace {
+// Generated ids decoded on their own lose a leading space (SentencePiece
+// strips the dummy prefix of the first piece), which breaks code indentation.
+// Decode them after the prompt's last tokens and keep only what they add.
+std::string decode_continuation(const Tokenizer& tok, const std::vector<int64_t>& prompt,
+                                const std::vector<int64_t>& gen) {
+  if (gen.empty()) return std::string();
+  const size_t k = std::min<size_t>(prompt.size(), 4);
+  std::vector<int64_t> all(prompt.end() - static_cast<std::ptrdiff_t>(k), prompt.end());
+  const std::string head = tok.decode(all);
+  all.insert(all.end(), gen.begin(), gen.end());
+  const std::string both = tok.decode(all);
+  if (k > 0 && both.compare(0, head.size(), head) == 0) return both.substr(head.size());
+  return tok.decode(gen);
+}
+
 // Position of the earliest stop string in text, or npos.
 size_t first_stop(const std::string& text, const std::vector<std::string>& until) {
   size_t best = std::string::npos;
@@ -632,7 +647,7 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     res.n_tokens = static_cast<int64_t>(res.ids.size());
     std::vector<int64_t> text_ids = res.ids;
     if (!text_ids.empty() && text_ids.back() == eos) text_ids.pop_back();
-    res.text = tok_ ? tok_->decode(text_ids) : std::string();
+    res.text = tok_ ? decode_continuation(*tok_, prompts[i], text_ids) : std::string();
     size_t p = first_stop(res.text, reqs[i].until);
     if (p != std::string::npos) res.text.resize(p);
   }
