@@ -1,3 +1,4 @@
+#include "tasks/mmlu/mmlu.hpp"
 #include "harness/runner/router.hpp"
 
 #include <torch/torch.h>
@@ -15,27 +16,14 @@ namespace bm::runner {
 namespace {
 
 std::vector<std::string> chat_prompts(const std::string& data_dir) {
+  // The benchmark's own loader and prompt: header rows, quoting and both
+  // CSV layouts are handled once, in tasks/mmlu.
   std::string dir = data_dir + "/mmlu/dev";
-  std::vector<std::string> files;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n.size() > 8 && n.substr(n.size() - 8) == "_dev.csv") files.push_back(n);
-    }
-    ::closedir(d);
-  }
-  if (files.empty()) bm::fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
-  std::sort(files.begin(), files.end());
+  auto questions = bm::load_mmlu_dir(dir, "_dev.csv");
+  if (questions.empty()) bm::fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
   std::vector<std::string> out;
-  for (auto& f : files) {
-    std::string subject = bm::replace_all(f.substr(0, f.size() - 8), "_", " ");
-    for (auto& row : bm::parse_csv(bm::read_text_file(dir + "/" + f), dir + "/" + f)) {
-      if (row.fields.size() < 6) continue;
-      auto& r = row.fields;
-      out.push_back("The following are multiple choice questions (with answers) about " + subject + ".\n\n" + r[0] +
-                    "\nA. " + r[1] + "\nB. " + r[2] + "\nC. " + r[3] + "\nD. " + r[4] + "\nAnswer:");
-    }
-  }
+  out.reserve(questions.size());
+  for (const auto& q : questions) out.push_back(bm::mmlu_context(q));
   return out;
 }
 
