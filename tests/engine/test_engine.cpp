@@ -37,8 +37,8 @@ std::string models_dir() {
   const std::string stamp = bm::sha256_file(script);
   const std::string out = fs::absolute("engine_test_models").string();
   if (!(bm::file_exists(out + "/stamp") && bm::read_text_file(out + "/stamp") == stamp)) {
-    fs::remove_all(out);
-    fs::create_directories(out);
+    bm::remove_tree(out);
+    bm::make_dirs(out);
     std::string cmd = "'" + py + "' '" + script + "' '" + out + "' '" + data + "/tokenizers/llama2/tokenizer.model' > '" +
                       out + "/log.txt' 2>&1";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("make_reference.py failed; see " + out + "/log.txt");

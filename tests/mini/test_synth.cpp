@@ -28,7 +28,7 @@ SynthConfig small_config(uint64_t seed = 7) {
 
 std::string tmpdir(const std::string& tag) {
   auto p = fs::temp_directory_path() / ("bm_mini_" + tag + "_" + std::to_string(getpid()));
-  fs::remove_all(p);
+  bm::remove_tree(std::string(p));
   fs::create_directories(p);
   return p.string();
 }
@@ -52,7 +52,7 @@ TEST(MiniSynth, DeterministicForSeedAndDiffersAcrossSeeds) {
   EXPECT_EQ(ha, hb);
   EXPECT_NE(ha.at("gsm8k/test.jsonl"), hc.at("gsm8k/test.jsonl"));
   EXPECT_NE(ha.at("humaneval/HumanEval.jsonl.gz"), hc.at("humaneval/HumanEval.jsonl.gz"));
-  for (auto& d : {a, b, c}) fs::remove_all(d);
+  for (auto& d : {a, b, c}) bm::remove_tree(std::string(d));
 }
 
 TEST(MiniSynth, SplitsAreDisjoint) {
@@ -102,7 +102,7 @@ TEST(MiniSynth, FilesLoadWithTheBenchmarkLoaders) {
   EXPECT_EQ(d.mmlu_dev.size(), 20u);  // 5 per subject, 4 subjects
   EXPECT_TRUE(bm::file_exists(dir + "/mmlu/dev/world_capitals_dev.csv"));
   EXPECT_EQ(d.gsm8k_train.size(), size_t(cfg.n_train_gsm8k));
-  fs::remove_all(dir);
+  bm::remove_tree(std::string(dir));
 }
 
 TEST(MiniSynth, CanonicalSolutionsAndAnswersAreConsistent) {

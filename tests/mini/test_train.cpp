@@ -36,7 +36,7 @@ const Fixture& fixture() {
   static Fixture f = [] {
     Fixture x;
     x.dir = (fs::temp_directory_path() / ("bm_mini_train_" + std::to_string(getpid()))).string();
-    fs::remove_all(x.dir);
+    bm::remove_tree(std::string(x.dir));
     fs::create_directories(x.dir + "/tok");
     synth::SynthConfig sc;
     sc.countries = 12;
