@@ -94,4 +94,11 @@ std::string cut_at_stop(const std::string& text, const std::vector<std::string>&
   return text.substr(0, cut);
 }
 
+void set_exec_verdict(Sample& s, const ProgramResult& run) {
+  s.correct = run.passed();
+  s.metrics["pass@1"] = s.correct ? 1.0 : 0.0;
+  s.extra["status"] = run.status;
+  s.extra["exec_output"] = run.output.substr(0, 2000);
+}
+
 }  // namespace bm

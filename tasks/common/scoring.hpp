@@ -5,6 +5,7 @@
 
 #include "harness/engine/requests.hpp"
 #include "tasks/common/task.hpp"
+#include "tasks/sandbox/sandbox.hpp"
 
 namespace bm {
 
@@ -34,5 +35,8 @@ double pass_at_k(int64_t n, int64_t c, int64_t k);
 // Cuts `text` before the first occurrence of any stop string (the engine does
 // this too; tasks apply it again so fake/remote models behave the same).
 std::string cut_at_stop(const std::string& text, const std::vector<std::string>& until);
+
+// Fills a code task's sample verdict from its sandbox run (HumanEval, MBPP).
+void set_exec_verdict(Sample& s, const ProgramResult& run);
 
 }  // namespace bm

@@ -84,10 +84,7 @@ class HumanevalTask : public Task {
       s.raw_output = cut_at_stop(res[k].text, reqs[k].until);
       s.extracted = completions[k];
       s.gold = items_[idx[k]].canonical_solution;
-      s.correct = runs[k].passed();
-      s.metrics["pass@1"] = s.correct ? 1.0 : 0.0;
-      s.extra["status"] = runs[k].status;
-      s.extra["exec_output"] = runs[k].output.substr(0, 2000);
+      set_exec_verdict(s, runs[k]);
       out.push_back(std::move(s));
     }
     return out;
