@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Packs programs built HERE (the dev machine's build is CUDA-enabled for sm_90
+# and links the same libtorch 2.11+cu130 as the device) so that a device call
+# runs them without spending ~100 s of device time on a build.
+#   bash scripts/device/pack.sh [-B BUILD_DIR] [-o OUT.tar.xz] PROGRAM...
+# PROGRAM is a path inside BUILD_DIR (bitmerge, tests/engine/test_engine,
+# bench/kernels/bench_kernels, bench_merging_stream, ...). The archive holds
+# them under build-gpu/ with a PREBUILT stamp (commit, dirty files, date).
+# On the device: carry [".debs", "<OUT>"] and `source scripts/device/prebuilt.sh <OUT>`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+BUILD=build OUTF=.device/bin.tar.xz
+while getopts "B:o:" opt; do
+  case $opt in B) BUILD=$OPTARG ;; o) OUTF=$OPTARG ;; *) exit 2 ;; esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || { echo "pack.sh: name the programs to pack (paths inside $BUILD)" >&2; exit 2; }
+grep -q "^BITMERGE_CUDA_ARCHS:STRING=90" "$BUILD/CMakeCache.txt" 2>/dev/null ||
+  echo "pack.sh: warning: $BUILD was not configured with BITMERGE_CUDA_ARCHS=90" >&2
+find "$BUILD" -name '*.cu.o' | grep -q . ||
+  { echo "pack.sh: $BUILD has no CUDA objects (configure with nvcc on PATH, BITMERGE_CUDA=ON)" >&2; exit 2; }
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/build-gpu"
+for p in "$@"; do
+  [ -x "$BUILD/$p" ] || { echo "pack.sh: $BUILD/$p is not a built program; build it first (ninja -C $BUILD $(basename "$p"))" >&2; exit 2; }
+  mkdir -p "$stage/build-gpu/$(dirname "$p")"
+  strip -o "$stage/build-gpu/$p" "$BUILD/$p"
+done
+{ echo "commit $(git rev-parse --short HEAD)"; echo "built $(date -u +%FT%TZ) from $BUILD";
+  git status --short | sed 's/^/dirty /'; } >"$stage/build-gpu/PREBUILT"
+mkdir -p "$(dirname "$OUTF")"
+tar -C "$stage" -cJf "$OUTF.tmp" build-gpu && mv "$OUTF.tmp" "$OUTF"
+echo "pack.sh: $OUTF ($(du -h "$OUTF" | cut -f1)): $*"

@@ -1,0 +1,35 @@
+# Source on the device (repo root) to run programs packed on the dev machine by
+# scripts/device/pack.sh, without building there:
+#   source scripts/device/prebuilt.sh [ARCHIVE...]     (default .device/bin.tar.xz)
+# carry [".debs", ARCHIVE]. Unpacks the .debs into /tmp/bmprefix (as build.sh
+# does), extracts the programs into build-gpu/, and sets LD_LIBRARY_PATH to the
+# prefix, the device's libtorch (/opt/torch/.venv) and CUDA; exits if a program
+# misses a library. Then run e.g. build-gpu/bitmerge.
+root="$(pwd)"
+PREFIX="${BM_PREFIX:-/tmp/bmprefix}"
+LIBDIR="$PREFIX/usr/lib/x86_64-linux-gnu"
+PY="${BM_TORCH_PYTHON:-/opt/torch/.venv/bin/python3}"
+[ -x "$PY" ] || PY="$(command -v python3)"
+source "$root/scripts/device/unpack_debs.sh"
+[ $# -gt 0 ] || set -- .device/bin.tar.xz
+for a in "$@"; do
+  [ -f "$a" ] || { echo "prebuilt.sh: no $a; run scripts/device/pack.sh here and carry it" >&2; exit 2; }
+  tar -xJf "$a"
+done
+TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
+export LD_LIBRARY_PATH="$LIBDIR:$TORCH_LIB:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PATH="$(dirname "$PY"):/usr/local/cuda/bin:$PATH:$PREFIX/usr/bin"
+export BITMERGE_PYTHON="$PY"
+[ -e .venv ] || ln -s "$(dirname "$(dirname "$PY")")" .venv
+cat > build-gpu/device_env.sh <<ENV
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
+export PATH="$PATH"
+export BITMERGE_PYTHON="$PY"
+ENV
+while IFS= read -r exe; do
+  if ldd "$exe" 2>/dev/null | grep -q "not found"; then
+    echo "prebuilt.sh: $exe misses: $(ldd "$exe" | grep 'not found' | awk '{print $1}' | tr '\n' ' ')" >&2
+    exit 3
+  fi
+done < <(find build-gpu -type f -perm -u+x)
+echo "prebuilt.sh: $(head -2 build-gpu/PREBUILT | tr '\n' ' ')($(grep -c '^dirty' build-gpu/PREBUILT) dirty files); programs in build-gpu/"
