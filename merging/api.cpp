@@ -1,6 +1,8 @@
 #include "merging/api.hpp"
 
 #include <malloc.h>
+#include <cstdio>
+#include <chrono>
 #include <sys/stat.h>
 #include <torch/torch.h>
 
@@ -11,6 +13,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/log.hpp"
 #include "merging/general.hpp"
+#include "merging/gpu_feed.hpp"
 #include "merging/packed_format.hpp"
 
 namespace bm::merging {
@@ -163,6 +166,14 @@ struct Merger::Impl {
   torch::Device device{torch::kCPU};
   std::vector<double> thresholds;
   bool thresholds_ready = false;
+  // --device cuda
+  std::unique_ptr<GpuFeed> feed;
+  bool streaming_output = false;
+  struct Profile {
+    int64_t tensors = 0;
+    double wait_s = 0, math_s = 0, to_host_s = 0, outside_s = 0;
+    std::chrono::steady_clock::time_point first, last_return;
+  } prof;
 
   bool needs_global_thresholds() const {
     if (!params.has("trim") || params.s("trim") != "global") return false;
@@ -378,10 +389,87 @@ torch::Tensor Merger::tensor_chunked(const std::string& name, int64_t step) {
   return out;
 }
 
+void Merger::set_streaming_output(bool on) { impl_->streaming_output = on; }
+
+std::string Merger::profile_line() const {
+  const Impl& I = *impl_;
+  if (!I.feed) return "";
+  using Clock = std::chrono::steady_clock;
+  double total = std::chrono::duration<double>(I.prof.last_return - I.prof.first).count();
+  auto u = I.feed->upload_stats();
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "cuda merge of %lld tensors: %.2f s from first request to last result: waiting for inputs %.2f s, "
+                "GPU math %.2f s, copy back %.2f s, caller between tensors (writing) %.2f s; upload: %d threads "
+                "(%s), %.2f GB, %.2f worker-s reading (%.2f GB/s per thread), %.2f worker-s waiting for H2D",
+                static_cast<long long>(I.prof.tensors), total, I.prof.wait_s, I.prof.math_s, I.prof.to_host_s,
+                I.prof.outside_s, I.feed->threads(), I.feed->uses_pread() ? "pread" : "mmap", u.bytes / 1e9, u.read_s,
+                u.read_s > 0 ? u.bytes / 1e9 / u.read_s : 0.0, u.copy_wait_s);
+  return buf;
+}
+
+torch::Tensor Merger::tensor_device(const std::string& name) {
+  Impl& I = *impl_;
+  using Clock = std::chrono::steady_clock;
+  auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto t0 = Clock::now();
+  if (I.prof.tensors == 0) I.prof.first = t0;
+  else I.prof.outside_s += secs(I.prof.last_return, t0);
+  if (!I.feed) {
+    bool routing = I.method->kind == MethodKind::Routing;
+    I.feed = std::make_unique<GpuFeed>(I.device, I.base->names(), [&I, routing](const std::string& n) {
+      std::vector<torch::Tensor> v{I.base->get(n)};
+      for (size_t k = 0; k < I.experts.size(); ++k)
+        v.push_back(routing && static_cast<int>(k) != I.route ? torch::Tensor() : I.experts[k]->stored(n));
+      return v;
+    });
+  }
+  auto in = I.feed->take(name);
+  auto t1 = Clock::now();
+  auto dtype = in[0].scalar_type();
+  TensorJob job;
+  job.name = name;
+  job.role = classify_tensor(name).role;
+  auto bf = in[0].to(torch::kFloat32);  // our own device copy: never the mapping
+  in[0] = torch::Tensor();
+  for (size_t k = 0; k < I.experts.size(); ++k) {
+    auto& e = I.experts[k];
+    if (I.method->kind == MethodKind::Routing && static_cast<int>(k) != I.route) {
+      job.deltas.emplace_back();
+      continue;
+    }
+    job.deltas.push_back(in[k + 1].defined() ? e->delta_with(name, bf, in[k + 1]) : e->delta(name, bf).to(I.device));
+    in[k + 1] = torch::Tensor();
+  }
+  job.base = bf;
+  job.expert_names = I.expert_names;
+  job.params = &I.params;
+  job.route = I.route;
+  job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
+  auto merged = I.method->merge(job).to(dtype);
+  job = TensorJob();
+  auto t2 = Clock::now();
+  torch::Tensor out;
+  if (I.streaming_output) {
+    out = torch::empty(merged.sizes(), torch::TensorOptions().dtype(dtype).pinned_memory(true));
+    out.copy_(merged);
+  } else {
+    out = merged.to(torch::kCPU).contiguous();
+  }
+  auto t3 = Clock::now();
+  I.prof.tensors++;
+  I.prof.wait_s += secs(t0, t1);
+  I.prof.math_s += secs(t1, t2);
+  I.prof.to_host_s += secs(t2, t3);
+  I.prof.last_return = t3;
+  return out;
+}
+
 torch::Tensor Merger::tensor(const std::string& name) {
   Impl& I = *impl_;
   if (I.method->needs_route && I.route < 0) fail("--route", "method " + I.method->name + " needs --route");
   if (I.needs_global_thresholds() && !I.thresholds_ready) I.compute_thresholds();
+  if (I.device.is_cuda()) return tensor_device(name);
   {
     auto info = I.base->info(name);
     int64_t numel = info.numel();
@@ -477,6 +565,7 @@ std::vector<std::string> merge_models(const MergeSpec& spec) {
       return m.notes();
     }
   }
+  m.set_streaming_output(true);
   Progress prog("merge " + spec.method, static_cast<int64_t>(m.names().size()));
   write_model_dir(
       spec.output, m.config(), m.names(), m.infos(),
@@ -487,6 +576,7 @@ std::vector<std::string> merge_models(const MergeSpec& spec) {
       },
       m.tokenizer_dir(), opts);
   prog.finish();
+  if (!m.profile_line().empty()) log_info("merge: " + m.profile_line());
   return m.notes();
 }
 

@@ -62,9 +62,18 @@ class Merger {
   std::vector<std::string> notes() const;  // vocab mismatches, defaults applied
   std::string provenance_json() const;
   const Params& params() const;
+  // For a writer that consumes each tensor before asking for the next
+  // (merge_models): on cuda, results come back in reused pinned host memory.
+  void set_streaming_output(bool on);
+  // cuda: one line of where the time went (input waits, GPU math + copy
+  // back, time between tensor() calls = the caller's writing, upload
+  // counters); empty on cpu.
+  std::string profile_line() const;
 
  private:
   torch::Tensor tensor_chunked(const std::string& name, int64_t step_rows);
+  // --device cuda: whole tensors on the GPU, inputs uploaded ahead (merging/gpu_feed.hpp).
+  torch::Tensor tensor_device(const std::string& name);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "harness/core/error.hpp"
+#include "kernels/select.hpp"
 
 namespace bm::merging {
 
@@ -19,11 +20,21 @@ torch::Tensor trim_magnitude(const torch::Tensor& d, double density) {
   auto k = std::max<int64_t>(1, static_cast<int64_t>(density * static_cast<double>(n)));
   auto flat = d.reshape({-1});
   auto a = flat.abs();
-  // k-th largest |d| by selection (cheaper than topk for large k, CPU and CUDA);
-  // entries equal to it are added in index order until exactly k are kept.
-  float thr = std::get<0>(torch::kthvalue(a, n - k + 1)).item<float>();
+  // k-th largest |d| by selection; entries equal to it are added in index
+  // order until exactly k are kept. On CUDA the radix select of
+  // kernels/select.hpp (torch's kthvalue runs one block per slice there).
+  float thr;
+  int64_t need;
+  if (a.is_cuda()) {
+    auto cut = kernels::kth_largest_abs(a, k);
+    thr = cut.thr;
+    need = k - cut.greater;
+  } else {
+    thr = std::get<0>(torch::kthvalue(a, n - k + 1)).item<float>();
+    need = -1;
+  }
   auto mask = a > thr;
-  int64_t need = k - mask.sum().item<int64_t>();
+  if (need < 0) need = k - mask.sum().item<int64_t>();
   if (need > 0) {
     auto eq = torch::nonzero(a == thr).reshape({-1}).narrow(0, 0, need);
     mask.index_fill_(0, eq, true);

@@ -129,10 +129,15 @@ class CheckpointExpert : public ExpertSource {
   }
   Delta delta(const std::string& t, const torch::Tensor& base_f32) const override {
     auto e = ckpt_->get(t);
-    Delta d;
     // Raw dtype crosses to the device; the math happens there.
-    d.dense = dense_delta(base_f32, e.to(base_f32.device()), ckpt_->dir() + ": " + t);
+    Delta d = delta_with(t, base_f32, e.to(base_f32.device()));
     release_pages(e);
+    return d;
+  }
+  torch::Tensor stored(const std::string& t) const override { return ckpt_->get(t); }
+  Delta delta_with(const std::string& t, const torch::Tensor& base_f32, const torch::Tensor& e) const override {
+    Delta d;
+    d.dense = dense_delta(base_f32, e, ckpt_->dir() + ": " + t);
     if (compressed_at(pos_, t, d.dense.dim()) && d.dense.sizes() == base_f32.sizes()) {
       d.packed = kernels::pack_signs(d.dense);
       d.is_packed = true;

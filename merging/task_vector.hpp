@@ -46,6 +46,15 @@ class ExpertSource {
   // read alone (dense, not 1-bit)? delta_rows: rows [row0, row0 + base_rows.size(0)).
   virtual bool can_slice(const std::string& tensor) const { (void)tensor; return false; }
   virtual Delta delta_rows(const std::string& tensor, const torch::Tensor& base_rows_f32, int64_t row0) const;
+  // GPU merges: the expert's stored tensor as a CPU view (full checkpoints;
+  // undefined otherwise) so that it can be uploaded ahead of use, and delta()
+  // from that tensor once it is on base_f32's device.
+  virtual torch::Tensor stored(const std::string& tensor) const { (void)tensor; return {}; }
+  virtual Delta delta_with(const std::string& tensor, const torch::Tensor& base_f32,
+                           const torch::Tensor& stored_on_device) const {
+    (void)stored_on_device;
+    return delta(tensor, base_f32);
+  }
   // The full checkpoint when this expert is an uncompressed model (routing copies it).
   virtual std::shared_ptr<Checkpoint> checkpoint() const { return nullptr; }
 

@@ -2,21 +2,30 @@
 //   bench_merging_stream gen DIR --hidden H --inter I --layers L --vocab V --experts K [--device cuda]
 //       writes DIR/base and DIR/e1..eK (bf16, expert = base + 0.01 N(0,1))
 //   bench_merging_stream read DIR            time to read every input tensor once (the limit)
+//   bench_merging_stream read DIR --threads N  the same with N threads of pread (page-cache bandwidth)
+//   bench_merging_stream write DIR           write one output's bytes (ofstream) + fsync
 //   bench_merging_stream merge DIR [--method ties] [--device cpu|cuda]
 //       TIES merge of all experts into DIR/out; prints seconds, peak RSS (VmHWM)
 //       and the ratio merge / read and peak RSS / input bytes.
 // Each phase is its own process so that its peak RSS is its own.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <thread>
 
 #include "harness/core/fileio.hpp"
 #include "harness/core/safetensors.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "kernels/upload.hpp"
 #include "merging/api.hpp"
 
 using namespace bm;
@@ -99,6 +108,67 @@ int main(int argc, char** argv) {
       inputs.push_back(dir + "/e" + std::to_string(k));
     uint64_t input_bytes = 0;
     for (auto& i : inputs) input_bytes += Checkpoint::open(i)->tensor_bytes();
+    int threads = std::stoi(arg(argc, argv, "--threads", "1"));
+    if (cmd == "read" && threads > 1) {
+      // Every input byte read once by `threads` threads with pread into
+      // private 8 MiB buffers: what the page cache can deliver in parallel.
+      struct Job {
+        std::string path;
+        uint64_t off, len;
+      };
+      std::vector<Job> jobs;
+      for (auto& i : inputs) {
+        auto c = Checkpoint::open(i);
+        for (auto& f : c->files()) {
+          uint64_t size = std::filesystem::file_size(f);
+          for (uint64_t off = 0; off < size; off += 8 << 20) jobs.push_back({f, off, std::min<uint64_t>(8 << 20, size - off)});
+        }
+      }
+      std::atomic<size_t> next{0};
+      std::atomic<uint64_t> total{0};
+      auto t0 = Clock::now();
+      std::vector<std::thread> ts;
+      for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&] {
+          std::vector<char> buf(8 << 20);
+          std::map<std::string, int> fds;
+          for (size_t j; (j = next++) < jobs.size();) {
+            auto& jb = jobs[j];
+            auto it = fds.find(jb.path);
+            if (it == fds.end()) it = fds.emplace(jb.path, ::open(jb.path.c_str(), O_RDONLY)).first;
+            kernels::pread_all(it->second, buf.data(), static_cast<int64_t>(jb.len), static_cast<int64_t>(jb.off), jb.path);
+            total += jb.len;
+          }
+          for (auto& [p, fd] : fds) ::close(fd);
+        });
+      for (auto& t : ts) t.join();
+      double s = since(t0);
+      std::cout << "read_parallel_s " << s << " threads " << threads << " file_bytes " << total << " GBps "
+                << total / s / 1e9 << std::endl;
+      return 0;
+    }
+    if (cmd == "write") {
+      // Writing one output's bytes (= the base's) through an ofstream, then fsync: the write limit.
+      uint64_t bytes = Checkpoint::open(inputs[0])->tensor_bytes();
+      std::vector<char> buf(256 << 20, 1);
+      std::string path = dir + "/write-test.bin";
+      auto t0 = Clock::now();
+      {
+        std::ofstream o(path, std::ios::binary | std::ios::trunc);
+        for (uint64_t done = 0; done < bytes; done += buf.size())
+          o.write(buf.data(), static_cast<std::streamsize>(std::min<uint64_t>(buf.size(), bytes - done)));
+      }
+      double ws = since(t0);
+      auto t1 = Clock::now();
+      int fd = ::open(path.c_str(), O_RDONLY);
+      ::fsync(fd);
+      ::close(fd);
+      double fs = since(t1);
+      std::remove(path.c_str());
+      std::cout << "write_s " << ws << " fsync_s " << fs << " bytes " << bytes << " GBps " << bytes / (ws + fs) / 1e9
+                << std::endl;
+      return 0;
+    }
     if (cmd == "read") {
       // The limit: touch every byte of every input once (what any merge must do).
       auto t0 = Clock::now();
@@ -137,7 +207,7 @@ int main(int argc, char** argv) {
                 << static_cast<double>(rss) * 1024.0 / static_cast<double>(input_bytes);
       if (read_s > 0) std::cout << " merge_over_read " << s / read_s << " (target <= 1.5)";
       std::cout << std::endl;
-      std::system(("rm -rf " + spec.output).c_str());
+      bm::remove_tree(spec.output);
       return 0;
     }
   } catch (const std::exception& e) {

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# 3-expert TIES merge of random 7B-shaped checkpoints (8 layers, bf16) on the
-# GPU vs the time to merely read the inputs; target merge/read <= 1.5.
-# One command on a GPU machine, from the repo root:
-#   bash bench/merging/run_ties_7b.sh [BUILD_DIR]
-# Also runs the CPU merge of the same inputs and reports peak RSS vs input bytes.
+# 3-expert TIES and 1bit-Merging (onebit) merges of random 7B-shaped
+# checkpoints (8 layers, bf16, 15 GB of inputs) on the GPU vs the time to
+# merely read the inputs once; target merge/read <= 1.5.
+# On the device, from the repo root, with programs packed here
+# (bash scripts/device/pack.sh -B build-<you> -o .device/bin-<you>.tar.xz bench_merging_stream):
+#   source scripts/device/prebuilt.sh .device/bin-<you>.tar.xz && bash bench/merging/run_ties_7b.sh [BUILD_DIR]
+# BUILD_DIR defaults to build-gpu (what prebuilt.sh unpacks). Also prints the
+# page-cache read bandwidth with 8/16 pread threads, the time to write + fsync
+# one output's bytes, and each merge's phase line ("cuda merge of ...").
+# CPU_ROW=1 adds the CPU merge (peak RSS vs inputs); LAYERS, BENCH_DIR override.
 set -euo pipefail
-B=${1:-build}
+B=${1:-build-gpu}
 D=${BENCH_DIR:-/tmp/bm-bench-merging}
 LAYERS=${LAYERS:-8}
 if [ ! -x "$B/bench_merging_stream" ]; then
-  cmake -S . -B "$B" -G Ninja >/dev/null && ninja -C "$B" bench_merging_stream
+  echo "run_ties_7b.sh: no $B/bench_merging_stream; source scripts/device/prebuilt.sh <archive> first or pass a build dir" >&2
+  exit 2
 fi
 rm -rf "$D"
 "$B/bench_merging_stream" gen "$D" --hidden 4096 --inter 11008 --layers "$LAYERS" --vocab 32000 --experts 3 --device cuda
@@ -17,7 +23,12 @@ rm -rf "$D"
 READ=$("$B/bench_merging_stream" read "$D")
 echo "$READ"
 READ_S=$(echo "$READ" | awk '{print $2}')
+"$B/bench_merging_stream" read "$D" --threads 8
+"$B/bench_merging_stream" read "$D" --threads 16
+"$B/bench_merging_stream" write "$D"
 "$B/bench_merging_stream" merge "$D" --method ties --device cuda --read-s "$READ_S"
 "$B/bench_merging_stream" merge "$D" --method onebit --device cuda --read-s "$READ_S"
-"$B/bench_merging_stream" merge "$D" --method ties --device cpu --read-s "$READ_S"
+if [ "${CPU_ROW:-0}" = 1 ]; then
+  "$B/bench_merging_stream" merge "$D" --method ties --device cpu --read-s "$READ_S"
+fi
 rm -rf "$D"
