@@ -126,13 +126,18 @@ struct Uploader::Impl {
         setup_error = "cannot allocate pinned staging memory";
       cudaEventCreateWithFlags(&ev[i], cudaEventDisableTiming);
     }
-    Stats local;
+    auto add = [&](double read_s, double wait_s, int64_t bytes) {
+      std::lock_guard<std::mutex> g(stats_m);
+      stats.read_s += read_s;
+      stats.copy_wait_s += wait_s;
+      stats.bytes += bytes;
+    };
     int slot = 0;
     auto retire = [&](int s) {
       if (!pending[s]) return;
       auto t0 = Clock::now();
       cudaError_t e = cudaEventSynchronize(ev[s]);
-      local.copy_wait_s += since(t0);
+      add(0, since(t0), 0);
       if (e != cudaSuccess) pending[s]->fail_with(std::string("host-to-device copy failed: ") + cudaGetErrorString(e));
       pending[s]->done();
       pending[s].reset();
@@ -161,8 +166,7 @@ struct Uploader::Impl {
       try {
         auto t0 = Clock::now();
         fill(*p.src, p.off, p.n, buf[slot]);
-        local.read_s += since(t0);
-        local.bytes += p.n;
+        add(since(t0), 0, p.n);
       } catch (const std::exception& e) {
         p.batch->fail_with(e.what());
         p.batch->done();
@@ -186,10 +190,6 @@ struct Uploader::Impl {
       if (ev[i]) cudaEventDestroy(ev[i]);
     }
     if (stream) cudaStreamDestroy(stream);
-    std::lock_guard<std::mutex> g(stats_m);
-    stats.read_s += local.read_s;
-    stats.copy_wait_s += local.copy_wait_s;
-    stats.bytes += local.bytes;
   }
 #endif
 };

@@ -1,6 +1,10 @@
 #include "merging/api.hpp"
 
 #include <malloc.h>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <chrono>
 #include <sys/stat.h>
@@ -171,9 +175,17 @@ struct Merger::Impl {
   bool streaming_output = false;
   struct Profile {
     int64_t tensors = 0;
-    double wait_s = 0, math_s = 0, to_host_s = 0, outside_s = 0;
+    double wait_s = 0, math_s = 0, to_host_s = 0, result_wait_s = 0, outside_s = 0;
     std::chrono::steady_clock::time_point first, last_return;
   } prof;
+  // The thread computing ahead of a streaming caller (tensor_device).
+  std::thread ahead;
+  mutable std::mutex ahead_m;
+  std::condition_variable ahead_cv;
+  std::deque<std::pair<std::string, torch::Tensor>> ahead_ready;
+  size_t ahead_next = 0;
+  bool ahead_stop = false, ahead_started = false;
+  std::exception_ptr ahead_error;
 
   bool needs_global_thresholds() const {
     if (!params.has("trim") || params.s("trim") != "global") return false;
@@ -297,7 +309,9 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
   if (!spec.route.empty()) set_route(spec.route);
 }
 
-Merger::~Merger() = default;
+Merger::~Merger() {
+  if (impl_) stop_ahead();
+}
 const MergeSpec& Merger::spec() const { return impl_->spec; }
 const Params& Merger::params() const { return impl_->params; }
 const std::vector<std::string>& Merger::names() const { return impl_->base->names(); }
@@ -318,6 +332,9 @@ void Merger::set_route(const std::string& expert) {
   auto& N = impl_->expert_names;
   auto it = std::find(N.begin(), N.end(), expert);
   if (it == N.end()) fail("--route " + expert, "no expert of that name" + did_you_mean(expert, N));
+  // Results computed ahead (and, for routing, inputs queued) were for the old route.
+  stop_ahead();
+  if (impl_->method->kind == MethodKind::Routing) impl_->feed.reset();
   impl_->route = static_cast<int>(it - N.begin());
   impl_->spec.route = expert;
 }
@@ -394,27 +411,28 @@ void Merger::set_streaming_output(bool on) { impl_->streaming_output = on; }
 std::string Merger::profile_line() const {
   const Impl& I = *impl_;
   if (!I.feed) return "";
-  using Clock = std::chrono::steady_clock;
-  double total = std::chrono::duration<double>(I.prof.last_return - I.prof.first).count();
+  std::lock_guard<std::mutex> g(I.ahead_m);
+  const auto& P = I.prof;
+  double total = std::chrono::duration<double>(P.last_return - P.first).count();
   auto u = I.feed->upload_stats();
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
-                "cuda merge of %lld tensors: %.2f s from first request to last result: waiting for inputs %.2f s, "
-                "GPU math %.2f s, copy back %.2f s, caller between tensors (writing) %.2f s; upload: %d threads "
-                "(%s), %.2f GB, %.2f worker-s reading (%.2f GB/s per thread), %.2f worker-s waiting for H2D",
-                static_cast<long long>(I.prof.tensors), total, I.prof.wait_s, I.prof.math_s, I.prof.to_host_s,
-                I.prof.outside_s, I.feed->threads(), I.feed->uses_pread() ? "pread" : "mmap", u.bytes / 1e9, u.read_s,
-                u.read_s > 0 ? u.bytes / 1e9 / u.read_s : 0.0, u.copy_wait_s);
+                "cuda merge of %lld tensors: %.2f s from first request to last result; computing side%s: waiting for "
+                "inputs %.2f s, GPU math %.2f s, copy back %.2f s; caller: waiting for results %.2f s, between "
+                "requests (writing) %.2f s; upload: %d threads (%s), %.2f GB, %.2f worker-s reading (%.2f GB/s per "
+                "thread), %.2f worker-s waiting for H2D",
+                static_cast<long long>(P.tensors), total, I.ahead_started ? " (thread ahead)" : "", P.wait_s, P.math_s,
+                P.to_host_s, P.result_wait_s, P.outside_s, I.feed->threads(), I.feed->uses_pread() ? "pread" : "mmap",
+                u.bytes / 1e9, u.read_s, u.read_s > 0 ? u.bytes / 1e9 / u.read_s : 0.0, u.copy_wait_s);
   return buf;
 }
 
-torch::Tensor Merger::tensor_device(const std::string& name) {
+// The whole tensor on the GPU: inputs from the feed, the method's math, the
+// result copied to host memory (pinned when streaming).
+torch::Tensor Merger::compute_device(const std::string& name) {
   Impl& I = *impl_;
   using Clock = std::chrono::steady_clock;
   auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
-  auto t0 = Clock::now();
-  if (I.prof.tensors == 0) I.prof.first = t0;
-  else I.prof.outside_s += secs(I.prof.last_return, t0);
   if (!I.feed) {
     bool routing = I.method->kind == MethodKind::Routing;
     I.feed = std::make_unique<GpuFeed>(I.device, I.base->names(), [&I, routing](const std::string& n) {
@@ -424,6 +442,7 @@ torch::Tensor Merger::tensor_device(const std::string& name) {
       return v;
     });
   }
+  auto t0 = Clock::now();
   auto in = I.feed->take(name);
   auto t1 = Clock::now();
   auto dtype = in[0].scalar_type();
@@ -457,11 +476,100 @@ torch::Tensor Merger::tensor_device(const std::string& name) {
     out = merged.to(torch::kCPU).contiguous();
   }
   auto t3 = Clock::now();
-  I.prof.tensors++;
+  std::lock_guard<std::mutex> g(I.ahead_m);
   I.prof.wait_s += secs(t0, t1);
   I.prof.math_s += secs(t1, t2);
   I.prof.to_host_s += secs(t2, t3);
-  I.prof.last_return = t3;
+  return out;
+}
+
+void Merger::stop_ahead() {
+  Impl& I = *impl_;
+  {
+    std::lock_guard<std::mutex> g(I.ahead_m);
+    I.ahead_stop = true;
+  }
+  I.ahead_cv.notify_all();
+  if (I.ahead.joinable()) I.ahead.join();
+  I.ahead_ready.clear();
+  I.ahead_error = nullptr;
+  I.ahead_stop = false;
+}
+
+// Streaming (merge_models): a thread computes the next tensors (at most
+// kAhead results waiting) while the caller writes the previous one.
+torch::Tensor Merger::tensor_device(const std::string& name) {
+  Impl& I = *impl_;
+  using Clock = std::chrono::steady_clock;
+  auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  auto t0 = Clock::now();
+  {
+    std::lock_guard<std::mutex> g(I.ahead_m);
+    if (I.prof.tensors == 0) I.prof.first = t0;
+    else I.prof.outside_s += secs(I.prof.last_return, t0);
+  }
+  torch::Tensor out;
+  if (!I.streaming_output) {
+    if (I.ahead.joinable()) stop_ahead();
+    out = compute_device(name);
+  } else {
+    const auto& names = I.base->names();
+    bool queued = false;
+    {
+      std::lock_guard<std::mutex> g(I.ahead_m);
+      // Served in order from the thread: the next result, or the one being made.
+      queued = I.ahead.joinable() && ((!I.ahead_ready.empty() && I.ahead_ready.front().first == name) ||
+                                      (I.ahead_ready.empty() && I.ahead_next < names.size() && names[I.ahead_next] == name));
+    }
+    if (!queued) {
+      stop_ahead();
+      size_t start = std::find(names.begin(), names.end(), name) - names.begin();
+      if (start == names.size()) fail(name, "not a tensor of the base (internal error)");
+      I.ahead_next = start;
+      I.ahead_started = true;
+      I.ahead = std::thread([this, &I] {
+        constexpr size_t kAhead = 2;
+        while (true) {
+          std::string n;
+          {
+            std::unique_lock<std::mutex> lk(I.ahead_m);
+            I.ahead_cv.wait(lk, [&] { return I.ahead_stop || I.ahead_ready.size() < kAhead; });
+            if (I.ahead_stop || I.ahead_next >= I.base->names().size()) return;
+            n = I.base->names()[I.ahead_next];
+          }
+          torch::Tensor t;
+          try {
+            t = compute_device(n);
+          } catch (...) {
+            std::lock_guard<std::mutex> g(I.ahead_m);
+            I.ahead_error = std::current_exception();
+            I.ahead_cv.notify_all();
+            return;
+          }
+          std::lock_guard<std::mutex> g(I.ahead_m);
+          I.ahead_ready.emplace_back(n, std::move(t));
+          I.ahead_next++;
+          I.ahead_cv.notify_all();
+        }
+      });
+    }
+    std::unique_lock<std::mutex> lk(I.ahead_m);
+    I.ahead_cv.wait(lk, [&] { return !I.ahead_ready.empty() || I.ahead_error; });
+    if (I.ahead_ready.empty()) {
+      auto e = I.ahead_error;
+      lk.unlock();
+      stop_ahead();
+      std::rethrow_exception(e);
+    }
+    out = std::move(I.ahead_ready.front().second);
+    I.ahead_ready.pop_front();
+    I.ahead_cv.notify_all();
+  }
+  auto t1 = Clock::now();
+  std::lock_guard<std::mutex> g(I.ahead_m);
+  I.prof.tensors++;
+  I.prof.result_wait_s += secs(t0, t1);
+  I.prof.last_return = t1;
   return out;
 }
 

@@ -72,8 +72,12 @@ class Merger {
 
  private:
   torch::Tensor tensor_chunked(const std::string& name, int64_t step_rows);
-  // --device cuda: whole tensors on the GPU, inputs uploaded ahead (merging/gpu_feed.hpp).
+  // --device cuda: whole tensors on the GPU, inputs uploaded ahead
+  // (merging/gpu_feed.hpp); when streaming, computed by a thread one or two
+  // tensors ahead of the caller.
   torch::Tensor tensor_device(const std::string& name);
+  torch::Tensor compute_device(const std::string& name);
+  void stop_ahead();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

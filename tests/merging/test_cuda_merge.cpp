@@ -128,8 +128,9 @@ TEST_F(CudaMerge, OutOfOrderRequestsAndStreamedDirAgree) {
   auto s = spec("ties", {{"density", "0.3"}});
   s.device = "cuda";
   auto in_order = run(s, "cuda");
-  {
+  for (bool streaming : {false, true}) {
     Merger m(s);
+    m.set_streaming_output(streaming);  // true: a thread computes ahead, results in pinned memory
     auto names = m.names();
     // Reverse, then a repeat and a skip: the feed restarts where asked.
     for (auto it = names.rbegin(); it != names.rend(); ++it)
@@ -137,6 +138,9 @@ TEST_F(CudaMerge, OutOfOrderRequestsAndStreamedDirAgree) {
     EXPECT_TRUE(torch::equal(m.tensor(names[2]), in_order[names[2]]));
     EXPECT_TRUE(torch::equal(m.tensor(names[2]), in_order[names[2]]));
     EXPECT_TRUE(torch::equal(m.tensor(names[5]), in_order[names[5]]));
+    EXPECT_TRUE(torch::equal(m.tensor(names[6]), in_order[names[6]]));  // in order again
+    m.set_route("math");  // stops the thread ahead (ties ignores the route); the next request restarts it
+    EXPECT_TRUE(torch::equal(m.tensor(names[7]), in_order[names[7]]));
     EXPECT_NE(m.profile_line().find("cuda merge of"), std::string::npos) << m.profile_line();
   }
   // merge_models on cuda (pinned, reused output buffers) writes the same tensors.
