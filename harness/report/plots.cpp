@@ -53,14 +53,15 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
   std::string head = "set encoding utf8\nset key outside right top\nset grid ytics\n";
   if (v.table == "storage") {
     stem = v.name + "_fig3_performance_vs_storage";
-    dat << "# model storage_gb average\n";
+    const StorageUnit unit = storage_unit(v);
+    dat << "# model storage_" << unit.name << " average\n";
     for (auto& r : v.rows) {
       auto a = r.measured_average(v.benchmarks);
       if (!a) a = r.paper_average(v.benchmarks);  // paper value when not yet measured
       if (!r.storage_bytes || !a) continue;
-      dat << quote(r.name) << " " << *r.storage_bytes / 1e9 << " " << *a << "\n";
+      dat << quote(r.name) << " " << *r.storage_bytes / unit.bytes << " " << *a << "\n";
     }
-    gp << head << "set title " << quote(v.title) << "\nset xlabel 'Storage (GB)'\nset ylabel 'Average score'\n"
+    gp << head << "set title " << quote(v.title) << "\nset xlabel 'Storage (" << unit.name << ")'\nset ylabel 'Average score'\n"
        << "set offsets graph 0.08, graph 0.2, graph 0.1, graph 0.1\nunset key\n"
        << "plot '" << stem << ".dat' using 2:3 with points pt 7 ps 1.5 lc rgb '#1f77b4', "
        << "'' using 2:3:1 with labels offset 0,1 font ',9'\n";

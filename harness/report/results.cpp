@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "harness/report/results.hpp"
 
 #include "harness/core/error.hpp"
@@ -97,6 +98,15 @@ ResultsView view_of(const nlohmann::json& j) {
       }
   }
   return v;
+}
+
+StorageUnit storage_unit(const ResultsView& v) {
+  double mx = 0;
+  for (auto& r : v.rows)
+    if (r.storage_bytes) mx = std::max(mx, double(*r.storage_bytes));
+  if (mx >= 1e9 || mx == 0) return {"GB", 1e9};
+  if (mx >= 1e6) return {"MB", 1e6};
+  return {"kB", 1e3};
 }
 
 }  // namespace bm::report

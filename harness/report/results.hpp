@@ -43,4 +43,13 @@ struct ResultsView {
 
 ResultsView view_of(const nlohmann::json& j);
 
+// The unit the storage column and plot use for a view: GB when the largest
+// stored size is >= 1 GB, else MB (>= 1 MB) or kB, so a mini family's
+// megabyte-sized models do not print as 0.00 GB.
+struct StorageUnit {
+  std::string name;  // "GB", "MB", "kB"
+  double bytes = 1e9;
+};
+StorageUnit storage_unit(const ResultsView& v);
+
 }  // namespace bm::report

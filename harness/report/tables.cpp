@@ -172,20 +172,21 @@ std::string render_storage_table(const ResultsView& v, Format f) {
   auto rs = routing && routing->storage_bytes ? routing->storage_bytes : std::nullopt;
   auto rp = routing ? routing->measured_average(v.benchmarks) : std::nullopt;
   std::ostringstream os;
-  std::vector<std::string> head = {"Model", "Storage (GB)", "% of Routing storage", "Paper % storage",
+  const StorageUnit unit = storage_unit(v);
+  std::vector<std::string> head = {"Model", "Storage (" + unit.name + ")", "% of Routing storage", "Paper % storage",
                                    "Average", "% of Routing performance"};
   if (f == Format::Markdown) {
     os << "### Storage: " << v.title << "\n\n|";
     for (auto& h : head) os << " " << h << " |";
     os << "\n|---|---:|---:|---:|---:|---:|\n";
   } else if (f == Format::Latex) {
-    os << "\\begin{tabular}{lrrrrr}\n\\toprule\nModel & Storage (GB) & \\% Routing storage & Paper \\% & Average & "
+    os << "\\begin{tabular}{lrrrrr}\n\\toprule\nModel & Storage (" << unit.name << ") & \\% Routing storage & Paper \\% & Average & "
           "\\% Routing perf. \\\\\n\\midrule\n";
   } else {
     os << "model,storage_bytes,storage_percent_of_routing,paper_storage_percent,average,performance_percent_of_routing\n";
   }
   for (auto& r : v.rows) {
-    std::string gb = r.storage_bytes ? fmt(*r.storage_bytes / 1e9) : "";
+    std::string gb = r.storage_bytes ? fmt(*r.storage_bytes / unit.bytes) : "";
     std::string sp = r.storage_bytes && rs ? fmt(100.0 * *r.storage_bytes / *rs) : "";
     std::string pp = r.paper_storage_percent ? fmt(*r.paper_storage_percent) : "";
     auto avg = r.measured_average(v.benchmarks);

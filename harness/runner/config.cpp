@@ -422,7 +422,7 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
     s.template_mode = get_str(*ev, "template_mode", file, "eval.", s.template_mode);
     check_choice(s.template_mode, {"none", "per-expert"}, file, "eval.template_mode");
     if (s.limit < 0) key_fail(file, "eval.limit", "must be >= 0 (0 = all items)");
-    if (s.batch_size < 1) key_fail(file, "eval.batch_size", "must be >= 1");
+    if (s.batch_size < 0) key_fail(file, "eval.batch_size", "must be >= 0 (0 = automatic from GPU memory)");
   }
   if (auto* r = get_table(t, "router", file, "")) {
     check_keys(*r, {"mode", "layer", "hidden", "epochs", "train_per_domain", "lr", "domain_of"}, file, "router.");

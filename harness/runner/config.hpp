@@ -86,7 +86,7 @@ struct EvalSettings {
   bool add_bos = false;
   int64_t limit = 0;           // first N items per benchmark (0 = all)
   int64_t max_new_tokens = 512;
-  int64_t batch_size = 8;      // not part of the cell key: must not change scores
+  int64_t batch_size = 0;      // 0 = auto (GPU memory plan; fixed on CPU). Not part of the cell key: must not change scores
   std::string truthfulqa_metric = "mc2";
   std::string hellaswag_metric = "acc_norm";
   std::string gsm8k_prompt = "lm-eval";

@@ -118,6 +118,21 @@ TEST(Tables, StorageTableRelativeToRouting) {
   EXPECT_NE(csv.find("\nRouting,40500000000,100.00,,48.00,100.00\n"), std::string::npos) << csv;
 }
 
+TEST(Tables, StorageUnitFollowsTheLargestModel) {
+  auto j = synthetic_results("storage");
+  EXPECT_EQ(storage_unit(view_of(j)).name, "GB");
+  EXPECT_NE(render_storage_table(view_of(j), Format::Markdown).find("| 1bit-Merging | 27.00 | 66.67 |"), std::string::npos);
+  for (auto& v : j["variants"]) v["storage_bytes"] = v["storage_bytes"].get<double>() / 1e4;  // a mini family: MB
+  auto v = view_of(j);
+  EXPECT_EQ(storage_unit(v).name, "MB");
+  std::string md = render_storage_table(v, Format::Markdown);
+  EXPECT_NE(md.find("Storage (MB)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1bit-Merging | 2.70 | 66.67 |"), std::string::npos) << md;
+  EXPECT_NE(render_storage_table(v, Format::Csv).find("\n1bit-Merging,2700000,66.67,"), std::string::npos);
+  for (auto& x : j["variants"]) x["storage_bytes"] = x["storage_bytes"].get<double>() / 1e3;
+  EXPECT_EQ(storage_unit(view_of(j)).name, "kB");
+}
+
 TEST(Tables, RouterAccuracyTable) {
   json j = synthetic_results();
   for (auto& c : j["cells"])
