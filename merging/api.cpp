@@ -318,6 +318,9 @@ const std::vector<std::string>& Merger::names() const { return impl_->base->name
 const ModelConfig& Merger::config() const { return impl_->base->config(); }
 std::string Merger::tokenizer_dir() const { return impl_->base->dir(); }
 std::vector<std::string> Merger::notes() const { return impl_->notes; }
+const Checkpoint& Merger::base_checkpoint() const { return *impl_->base; }
+const std::vector<std::unique_ptr<ExpertSource>>& Merger::expert_sources() const { return impl_->experts; }
+const MethodInfo& Merger::method() const { return *impl_->method; }
 
 std::vector<std::pair<DType, std::vector<int64_t>>> Merger::infos() const {
   std::vector<std::pair<DType, std::vector<int64_t>>> v;

@@ -69,6 +69,10 @@ class Merger {
   // back, time between tensor() calls = the caller's writing, upload
   // counters); empty on cpu.
   std::string profile_line() const;
+  // The opened inputs (merging/routed_bank.cpp holds them in memory).
+  const Checkpoint& base_checkpoint() const;
+  const std::vector<std::unique_ptr<ExpertSource>>& expert_sources() const;
+  const MethodInfo& method() const;
 
  private:
   torch::Tensor tensor_chunked(const std::string& name, int64_t step_rows);
