@@ -409,7 +409,18 @@ torch::Tensor Merger::tensor_chunked(const std::string& name, int64_t step) {
   return out;
 }
 
-void Merger::set_streaming_output(bool on) { impl_->streaming_output = on; }
+void Merger::set_streaming_output(bool on) {
+  Impl& I = *impl_;
+  if (I.streaming_output == on) return;
+  stop_ahead();
+  I.streaming_output = on;
+  // cuda: start computing from the first tensor now (CUDA context, pinned
+  // buffers, the first reads) while the caller prepares its output.
+  if (on && I.device.is_cuda() && !(I.method->needs_route && I.route < 0) && !I.base->names().empty()) {
+    if (I.needs_global_thresholds() && !I.thresholds_ready) I.compute_thresholds();
+    start_ahead(0);
+  }
+}
 
 std::string Merger::profile_line() const {
   const Impl& I = *impl_;
@@ -446,6 +457,13 @@ torch::Tensor Merger::compute_device(const std::string& name) {
     });
   }
   auto t0 = Clock::now();
+  // Pinning the output buffer (the first uses of each size allocate) overlaps the inputs' reading.
+  I.feed->prefetch(name);
+  torch::Tensor out;
+  if (I.streaming_output) {
+    auto info = I.base->info(name);
+    out = torch::empty(info.shape, torch::TensorOptions().dtype(to_torch_dtype(info.dtype)).pinned_memory(true));
+  }
   auto in = I.feed->take(name);
   auto t1 = Clock::now();
   auto dtype = in[0].scalar_type();
@@ -471,9 +489,7 @@ torch::Tensor Merger::compute_device(const std::string& name) {
   auto merged = I.method->merge(job).to(dtype);
   job = TensorJob();
   auto t2 = Clock::now();
-  torch::Tensor out;
-  if (I.streaming_output) {
-    out = torch::empty(merged.sizes(), torch::TensorOptions().dtype(dtype).pinned_memory(true));
+  if (out.defined() && out.sizes() == merged.sizes() && out.scalar_type() == merged.scalar_type()) {
     out.copy_(merged);
   } else {
     out = merged.to(torch::kCPU).contiguous();
@@ -528,33 +544,7 @@ torch::Tensor Merger::tensor_device(const std::string& name) {
       stop_ahead();
       size_t start = std::find(names.begin(), names.end(), name) - names.begin();
       if (start == names.size()) fail(name, "not a tensor of the base (internal error)");
-      I.ahead_next = start;
-      I.ahead_started = true;
-      I.ahead = std::thread([this, &I] {
-        constexpr size_t kAhead = 2;
-        while (true) {
-          std::string n;
-          {
-            std::unique_lock<std::mutex> lk(I.ahead_m);
-            I.ahead_cv.wait(lk, [&] { return I.ahead_stop || I.ahead_ready.size() < kAhead; });
-            if (I.ahead_stop || I.ahead_next >= I.base->names().size()) return;
-            n = I.base->names()[I.ahead_next];
-          }
-          torch::Tensor t;
-          try {
-            t = compute_device(n);
-          } catch (...) {
-            std::lock_guard<std::mutex> g(I.ahead_m);
-            I.ahead_error = std::current_exception();
-            I.ahead_cv.notify_all();
-            return;
-          }
-          std::lock_guard<std::mutex> g(I.ahead_m);
-          I.ahead_ready.emplace_back(n, std::move(t));
-          I.ahead_next++;
-          I.ahead_cv.notify_all();
-        }
-      });
+      start_ahead(start);
     }
     std::unique_lock<std::mutex> lk(I.ahead_m);
     I.ahead_cv.wait(lk, [&] { return !I.ahead_ready.empty() || I.ahead_error; });
@@ -574,6 +564,37 @@ torch::Tensor Merger::tensor_device(const std::string& name) {
   I.prof.result_wait_s += secs(t0, t1);
   I.prof.last_return = t1;
   return out;
+}
+
+void Merger::start_ahead(size_t start) {
+  Impl& I = *impl_;
+  I.ahead_next = start;
+  I.ahead_started = true;
+  I.ahead = std::thread([this, &I] {
+    constexpr size_t kAhead = 2;
+    while (true) {
+      std::string n;
+      {
+        std::unique_lock<std::mutex> lk(I.ahead_m);
+        I.ahead_cv.wait(lk, [&] { return I.ahead_stop || I.ahead_ready.size() < kAhead; });
+        if (I.ahead_stop || I.ahead_next >= I.base->names().size()) return;
+        n = I.base->names()[I.ahead_next];
+      }
+      torch::Tensor t;
+      try {
+        t = compute_device(n);
+      } catch (...) {
+        std::lock_guard<std::mutex> g(I.ahead_m);
+        I.ahead_error = std::current_exception();
+        I.ahead_cv.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> g(I.ahead_m);
+      I.ahead_ready.emplace_back(n, std::move(t));
+      I.ahead_next++;
+      I.ahead_cv.notify_all();
+    }
+  });
 }
 
 torch::Tensor Merger::tensor(const std::string& name) {

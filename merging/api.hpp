@@ -62,8 +62,10 @@ class Merger {
   std::vector<std::string> notes() const;  // vocab mismatches, defaults applied
   std::string provenance_json() const;
   const Params& params() const;
-  // For a writer that consumes each tensor before asking for the next
-  // (merge_models): on cuda, results come back in reused pinned host memory.
+  // For a writer that consumes each tensor before asking for the next, in
+  // names() order (merge_models): on cuda a thread starts computing from the
+  // first tensor at once and stays up to two ahead; results come back in
+  // reused pinned host memory. Out-of-order requests restart it there.
   void set_streaming_output(bool on);
   // cuda: one line of where the time went (input waits, GPU math + copy
   // back, time between tensor() calls = the caller's writing, upload
@@ -82,6 +84,7 @@ class Merger {
   torch::Tensor tensor_device(const std::string& name);
   torch::Tensor compute_device(const std::string& name);
   void stop_ahead();
+  void start_ahead(size_t index);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

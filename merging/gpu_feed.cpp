@@ -101,7 +101,7 @@ void GpuFeed::enqueue(size_t i) {
   queue_.push_back(std::move(slot));
 }
 
-std::vector<torch::Tensor> GpuFeed::take(const std::string& name) {
+void GpuFeed::prefetch(const std::string& name) {
   auto it = index_.find(name);
   if (it == index_.end()) fail(name, "not a tensor of this merge (internal error)");
   if (queue_.empty() || queue_.front().name != name) {
@@ -110,6 +110,10 @@ std::vector<torch::Tensor> GpuFeed::take(const std::string& name) {
     next_ = it->second;
   }
   while (next_ < order_.size() && queue_.size() < static_cast<size_t>(depth_) + 1) enqueue(next_++);
+}
+
+std::vector<torch::Tensor> GpuFeed::take(const std::string& name) {
+  prefetch(name);
   Slot s = std::move(queue_.front());
   queue_.erase(queue_.begin());
   auto t0 = std::chrono::steady_clock::now();

@@ -27,6 +27,8 @@ class GpuFeed {
   // The views of `name` on the device (same order; undefined where the view
   // was). In `order` this is served from the queue; out of order it restarts there.
   std::vector<torch::Tensor> take(const std::string& name);
+  // Starts reading `name` and the tensors after it (the queue take() serves).
+  void prefetch(const std::string& name);
   // Seconds spent waiting in take(), bytes uploaded, the uploader's counters.
   double wait_s() const { return wait_s_; }
   kernels::Uploader::Stats upload_stats() const { return up_.stats(); }
