@@ -26,6 +26,8 @@ ap.add_argument("--ctx", type=int, default=256)
 ap.add_argument("--cont", type=int, default=32)
 ap.add_argument("--prompt", type=int, default=128)
 ap.add_argument("--new", type=int, default=128)
+ap.add_argument("--eager", action="store_true", help="also time our generate with CUDA graphs off (BITMERGE_CUDA_GRAPHS=0)")
+ap.add_argument("--profile", action="store_true", help="print our engine's per-phase profile lines (BITMERGE_ENGINE_PROFILE=1, extra runs)")
 a = ap.parse_args()
 tmp = tempfile.mkdtemp()
 
@@ -38,16 +40,21 @@ torch.manual_seed(2)
 model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").to(a.device, torch.bfloat16).eval()
 
 
-def run_ours(verb, rows, bs, extra):
+def run_ours(verb, rows, bs, extra, env=None, show=""):
     inp, out = os.path.join(tmp, f"{verb}.jsonl"), os.path.join(tmp, f"{verb}.out.jsonl")
     with open(inp, "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
     p = subprocess.run([a.bin, verb, "--model", a.model, "--input", inp, "--output", out, "--device", a.device,
-                        "--dtype", "bfloat16", "--batch-size", str(bs)] + extra, capture_output=True, text=True)
+                        "--dtype", "bfloat16", "--batch-size", str(bs)] + extra, capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})))
     if p.returncode != 0:
         raise SystemExit(p.stderr)
-    secs = float(re.search(r"in ([0-9.e+-]+) s", p.stderr.strip().splitlines()[-1]).group(1))
+    lines = p.stderr.strip().splitlines()
+    for l in lines:
+        if show and ("engine profile" in l or "warm-up" in l):
+            print(f"  [{show}] {l.strip()}")
+    secs = float(re.search(r"in ([0-9.e+-]+) s", [l for l in lines if " in " in l and l.rstrip().endswith(" s")][-1]).group(1))
     return secs, [json.loads(l) for l in open(out)]
 
 
@@ -88,6 +95,8 @@ for bs in [int(x) for x in a.batch_sizes.split(",")]:
     ids = torch.randint(3, 32000, (n, a.ctx + a.cont))
     rows = [{"context_ids": r[:a.ctx].tolist(), "continuation_ids": r[a.ctx:].tolist()} for r in ids]
     ours_s, _ = run_ours("score", rows, bs, [])
+    if a.profile:
+        run_ours("score", rows, bs, [], {"BITMERGE_ENGINE_PROFILE": "1"}, show=f"score b{bs}")
     hf_s = hf_score(ids, bs)
     toks = n * (a.ctx + a.cont)
     print(f"{'score':<10}{bs:>6}{toks / ours_s:>14.0f}{toks / hf_s:>14.0f}{hf_s / ours_s:>8.2f}")
@@ -98,4 +107,17 @@ for bs in [int(x) for x in a.batch_sizes.split(",")]:
                            ["--max-new-tokens", str(a.new)])
     ours_n = sum(r["n_tokens"] for r in res)
     hf_s, hf_n = hf_generate(prompts, bs)
-    print(f"{'generate':<10}{bs:>6}{ours_n / ours_s:>14.0f}{hf_n / hf_s:>14.0f}{(ours_n / ours_s) / (hf_n / hf_s):>8.2f}")
+    print(f"{'generate':<10}{bs:>6}{ours_n / ours_s:>14.0f}{hf_n / hf_s:>14.0f}{(ours_n / ours_s) / (hf_n / hf_s):>8.2f}"
+          f"   (ours {ours_n} tok in {ours_s:.3f} s, {ours_n / max(len(prompts), 1) / ours_s:.1f} steps/s)")
+    gen_rows = [{"prompt_ids": p.tolist()} for p in prompts]
+    if a.eager:
+        e_s, e_res = run_ours("generate", gen_rows, bs, ["--max-new-tokens", str(a.new)], {"BITMERGE_CUDA_GRAPHS": "0"})
+        e_n = sum(r["n_tokens"] for r in e_res)
+        same = sum(x["ids"] == y["ids"] for x, y in zip(res, e_res))
+        print(f"{'gen-eager':<10}{bs:>6}{e_n / e_s:>14.0f}{hf_n / hf_s:>14.0f}{(e_n / e_s) / (hf_n / hf_s):>8.2f}"
+              f"   (graphs off; identical ids in {same}/{len(res)} rows)")
+    if a.profile:
+        run_ours("generate", gen_rows, bs, ["--max-new-tokens", str(a.new)], {"BITMERGE_ENGINE_PROFILE": "1"},
+                 show=f"gen b{bs} graphs")
+        run_ours("generate", gen_rows, bs, ["--max-new-tokens", str(a.new)],
+                 {"BITMERGE_ENGINE_PROFILE": "1", "BITMERGE_CUDA_GRAPHS": "0"}, show=f"gen b{bs} eager")

@@ -5,6 +5,7 @@
 #        [--batch-size 32] [--max-new-tokens 0] [--mode suite|scaling|all] [--device cuda]
 #        [--scale-shapes llama7b,llama13b] [--scale-batches 1,32,128] [--scale-new-tokens 64]
 #        [--scale-score-n 256] [--scale-prompt-tokens 64] [--tasks mmlu,...] [--work DIR] [--bin build-gpu/bitmerge] [--python PY]
+#   (binary: --bin, else $BITMERGE_BIN, else build-gpu/bitmerge from scripts/device/build.sh or prebuilt.sh)
 #
 # Chain: random model(s) (bench/gpu/make_random_model.py) -> `bitmerge requests` (with token
 # ids) -> `bitmerge eval` (timed end to end) -> `bitmerge score` / `bitmerge generate` on the
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
     --python) PY="$2"; shift 2;;
     --peak-tflops) PEAK_TFLOPS="$2"; shift 2;;
     --hbm-tbs) HBM_TBS="$2"; shift 2;;
-    -h|--help) sed -n 2,16p "$0"; exit 0;;
+    -h|--help) sed -n 2,17p "$0"; exit 0;;
     *) echo "run_bench.sh: unknown option $1 (see --help)" >&2; exit 2;;
   esac
 done
@@ -54,10 +55,12 @@ fi
 [ -n "$DATA" ] && [ -d "$DATA" ] || { echo "run_bench.sh: benchmark data not found; pass --data-dir DIR (layout of shared/data)" >&2; exit 2; }
 DATA="$(cd "$DATA" && pwd)"
 if [ -z "$BIN" ]; then
-  for b in build-gpu/bitmerge build/bitmerge; do [ -x "$b" ] && { BIN="$b"; break; }; done
+  for b in "${BITMERGE_BIN:-}" build-gpu/bitmerge build/bitmerge; do [ -n "$b" ] && [ -x "$b" ] && { BIN="$b"; break; }; done
 fi
 [ -n "$BIN" ] && [ -x "$BIN" ] || { echo "run_bench.sh: bitmerge binary not found; build it (scripts/device/build.sh bitmerge) or pass --bin" >&2; exit 2; }
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+# library path of scripts/device/build.sh / prebuilt.sh (programs packed on the dev machine)
+if [ -f "$(dirname "$BIN")/device_env.sh" ]; then source "$(dirname "$BIN")/device_env.sh"; fi
 if [ -z "$PY" ]; then
   for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" ] && { PY="$p"; break; }; done
   PY="${PY:-python3}"

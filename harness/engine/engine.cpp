@@ -16,12 +16,23 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <numeric>
+#include <optional>
+#include <set>
 #include <sstream>
+
+#ifdef BITMERGE_WITH_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/log.hpp"
 #include "harness/models/checkpoint.hpp"
 
 namespace bm {
@@ -106,12 +117,88 @@ BatchPlan plan_batches(const MemoryModel& m, int64_t free_bytes, int64_t cache_l
   return p;
 }
 
+namespace {
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+[[maybe_unused]] bool env_off(const char* k) {
+  const char* v = std::getenv(k);
+  return v && std::string(v) == "0";
+}
+bool env_on(const char* k) {
+  const char* v = std::getenv(k);
+  return v && *v && std::string(v) != "0";
+}
+#ifdef BITMERGE_WITH_CUDA
+c10::cuda::CUDAStream engine_stream(torch::Device dev) {
+  static std::map<int, c10::cuda::CUDAStream> streams;
+  const c10::DeviceIndex idx = dev.has_index() ? dev.index() : c10::cuda::current_device();
+  auto it = streams.find(idx);
+  if (it == streams.end()) it = streams.emplace(idx, c10::cuda::getStreamFromPool(false, idx)).first;
+  return it->second;
+}
+#endif
+}  // namespace
+
+bool Engine::use_cuda_graphs() const {
+#ifdef BITMERGE_WITH_CUDA
+  return model_->device().is_cuda() && opts_.cuda_graphs && !env_off("BITMERGE_CUDA_GRAPHS");
+#else
+  return false;
+#endif
+}
+
+double Engine::prof_now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void Engine::prof_tick(const char* phase, double& t0) {
+  if (!profile_) return;
+  if (model_->device().is_cuda()) torch::cuda::synchronize();
+  const double t = prof_now();
+  prof_[phase] += t - t0;
+  t0 = t;
+}
+
+void Engine::prof_report(const char* what) {
+  if (!profile_) return;
+  std::ostringstream o;
+  o << "engine profile (" << what << ", device synchronised per phase):";
+  for (const auto& [k, v] : prof_) o << " " << k << "=" << v << "s";
+  o << " | score_forwards=" << stats_.score_forwards << " score_tokens=" << stats_.score_tokens
+    << " prefill_forwards=" << stats_.prefill_forwards << " decode_steps=" << stats_.decode_steps
+    << " host_syncs=" << stats_.host_syncs << " graph_captures=" << stats_.graph_captures
+    << " graph_replays=" << stats_.graph_replays << " max_gen_rows=" << stats_.max_gen_rows;
+  log_info(o.str());
+  prof_.clear();
+}
+
+double Engine::warmup() {
+  if (model_->device().is_cpu()) return 0.0;
+  c10::InferenceMode guard;
+  const double t0 = prof_now();
+  auto tokens = torch::ones({1, 16}, torch::TensorOptions().dtype(torch::kInt64).device(model_->device()));
+  model_->forward(tokens);
+  // The scoring head (log_softmax, gather, index_add, segment mask) and the
+  // generation path (padded prefill, decode step, graph capture) once on
+  // tiny inputs: their kernels load on first use. Counters stay untouched.
+  const Stats saved = stats_;
+  const bool prof = profile_;
+  profile_ = false;
+  std::vector<int64_t> ctx{1, 2, 3, 4, 5, 6, 7, 8};
+  loglikelihood_tokens({{ctx, {3, 4}}, {ctx, {5, 6, 7}}, {{1, 2, 3}, {4}}});
+  generate_tokens({{ctx, {}, 4}, {{1, 2, 3}, {}, 4}});
+  torch::cuda::synchronize();
+  stats_ = saved;
+  profile_ = prof;
+  return prof_now() - t0;
+}
+
 Engine::Engine(std::shared_ptr<Transformer> model, std::shared_ptr<Tokenizer> tokenizer, EngineOptions opts,
                std::string model_name)
     : model_(std::move(model)), tok_(std::move(tokenizer)), opts_(std::move(opts)), name_(std::move(model_name)) {
   if (opts_.batch_size < 0) fail("--batch-size", "must be 0 (auto) or at least 1");
   if (opts_.token_budget < 0) fail("--token-budget", "must be 0 (auto) or at least 1");
   if (opts_.check_every < 1) opts_.check_every = 1;
+  profile_ = env_on("BITMERGE_ENGINE_PROFILE");
   max_len_ = opts_.max_length > 0 ? opts_.max_length : model_->config().max_position_embeddings;
   if (max_len_ < 2) max_len_ = 2;
 }
@@ -126,6 +213,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   auto model = Transformer::from_checkpoint(*ck, device, dtype);
   auto eng = std::make_unique<Engine>(model, tok, opts, model_dir);
   eng->fingerprint_ = ck->fingerprint();
+  // CUDA context, cuBLAS handles and kernel loading belong to loading (HF
+  // peers warm up the same way before timing), not to the first request.
+  if (!device.is_cpu()) {
+    std::ostringstream o;
+    o << "engine: CUDA warm-up " << eng->warmup() << " s";
+    log_info(o.str());
+  }
   return eng;
 }
 
@@ -249,6 +343,10 @@ std::vector<LoglikelihoodResult> Engine::loglikelihood_tokens(
   const int64_t budget = rows.empty() ? 1 : score_token_budget(rows.front().length);
   const size_t row_cap = opts_.batch_size > 0 ? static_cast<size_t>(opts_.batch_size) : rows.size();
   size_t next_start = 0;
+  // Per forward: one pinned host buffer (tokens, positions, segments,
+  // gather indices, targets, slots) -> one H2D copy; log-probs and greedy
+  // misses summed per request on the device -> one D2H copy.
+  double t_phase = prof_now();
   for (size_t start = 0; start < rows.size(); start = next_start) {
     const int64_t T = std::max<int64_t>(rows[start].length, 1);
     const size_t fit = static_cast<size_t>(std::max<int64_t>(budget / T, 1));
@@ -258,80 +356,111 @@ std::vector<LoglikelihoodResult> Engine::loglikelihood_tokens(
     ++stats_.score_forwards;
     stats_.score_rows += B;
     stats_.score_tokens += B * T;
-    auto tokens = torch::zeros({B, T}, torch::kInt64);
-    auto positions = torch::zeros({B, T}, torch::kInt64);
-    auto seg = torch::full({B, T}, -1, torch::kInt64);
-    auto tk = tokens.accessor<int64_t, 2>();
-    auto ps = positions.accessor<int64_t, 2>();
-    auto sg = seg.accessor<int64_t, 2>();
-    std::vector<int64_t> flat, target, slot;
-    std::vector<size_t> slot_req;
+    // A row needs the segment mask only when two or more of its
+    // continuations feed tokens (single-token ones only read the context's
+    // last logits: MMLU letters cost a plain causal row).
     bool multi = false;
+    int64_t N = 0, nslots = 0;
+    for (int64_t r = 0; r < B; ++r) {
+      const Row& row = rows[start + static_cast<size_t>(r)];
+      int64_t feeders = 0;
+      for (size_t m : row.members) {
+        N += static_cast<int64_t>(pairs[m].second.size());
+        feeders += pairs[m].second.size() > 1;
+      }
+      nslots += static_cast<int64_t>(row.members.size());
+      multi = multi || feeders > 1;
+    }
+    const int64_t BT = B * T, nseg = multi ? BT : 0;
+    auto host = torch::empty({2 * BT + nseg + 3 * N},
+                             torch::TensorOptions().dtype(torch::kInt64).pinned_memory(!dev.is_cpu()));
+    int64_t* tk = host.data_ptr<int64_t>();
+    int64_t* ps = tk + BT;
+    int64_t* sg = ps + BT;  // only when multi
+    int64_t* flat = sg + nseg;
+    int64_t* target = flat + N;
+    int64_t* slot = target + N;
+    std::fill(tk, tk + 2 * BT, int64_t{0});
+    if (multi) std::fill(sg, sg + BT, int64_t{-1});
+    std::vector<size_t> slot_req;
+    slot_req.reserve(static_cast<size_t>(nslots));
+    int64_t e = 0;
     for (int64_t r = 0; r < B; ++r) {
       const Row& row = rows[start + static_cast<size_t>(r)];
       const auto& ctx = *group_ctx[row.group];
       const int64_t L = static_cast<int64_t>(ctx.size());
-      for (int64_t t = 0; t < L; ++t) tk[r][t] = ctx[static_cast<size_t>(t)], ps[r][t] = t, sg[r][t] = 0;
-      multi = multi || row.members.size() > 1;
+      int64_t* trow = tk + r * T;
+      int64_t* prow = ps + r * T;
+      int64_t* srow = multi ? sg + r * T : nullptr;
+      for (int64_t t = 0; t < L; ++t) {
+        trow[t] = ctx[static_cast<size_t>(t)], prow[t] = t;
+        if (srow) srow[t] = 0;
+      }
       int64_t off = L;
       for (size_t k = 0; k < row.members.size(); ++k) {
         const auto& cont = pairs[row.members[k]].second;
         const int64_t nc = static_cast<int64_t>(cont.size());
-        const int64_t s = static_cast<int64_t>(slot_req.size());
+        const int64_t sl = static_cast<int64_t>(slot_req.size());
         slot_req.push_back(row.members[k]);
-        for (int64_t j = 0; j < nc; ++j) {
+        for (int64_t j = 0; j < nc; ++j, ++e) {
           // logits at the last context token, then at each fed continuation token
-          flat.push_back(r * T + (j == 0 ? L - 1 : off + j - 1));
-          target.push_back(cont[static_cast<size_t>(j)]);
-          slot.push_back(s);
+          flat[e] = r * T + (j == 0 ? L - 1 : off + j - 1);
+          target[e] = cont[static_cast<size_t>(j)];
+          slot[e] = sl;
         }
         for (int64_t j = 0; j + 1 < nc; ++j) {
-          tk[r][off + j] = cont[static_cast<size_t>(j)];
-          ps[r][off + j] = L + j;
-          sg[r][off + j] = static_cast<int64_t>(k) + 1;
+          trow[off + j] = cont[static_cast<size_t>(j)];
+          prow[off + j] = L + j;
+          if (srow) srow[off + j] = static_cast<int64_t>(k) + 1;
         }
         off += nc - 1;
       }
     }
+    auto dbuf = host.to(dev, /*non_blocking=*/true);
+    auto tokens = dbuf.narrow(0, 0, BT).view({B, T});
     ForwardOptions fo;
-    fo.positions = positions.to(dev);
+    fo.positions = dbuf.narrow(0, BT, BT).view({B, T});
     fo.skip_logits = true;
     if (multi) {
-      auto sd = seg.to(dev);
+      auto sd = dbuf.narrow(0, 2 * BT, BT).view({B, T});
       auto idx = torch::arange(T, torch::TensorOptions().device(dev).dtype(torch::kInt64));
       auto q = idx.view({1, T, 1}), k = idx.view({1, 1, T});
       auto sq = sd.unsqueeze(2), sk = sd.unsqueeze(1);
       fo.full_mask = ((k <= q) & ((sk == 0) | (sk == sq)) & (sk >= 0)) | (k == q);
     }
-    auto out = model_->forward(tokens.to(dev), fo);
+    prof_tick("score.pack", t_phase);
+    auto out = model_->forward(tokens, fo);
+    prof_tick("score.forward", t_phase);
     auto hid = out.final_hidden.reshape({B * T, hidden});
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    auto flat_t = torch::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, i64).to(dev);
-    auto target_t = torch::from_blob(target.data(), {static_cast<int64_t>(target.size())}, i64).to(dev);
-    auto slot_t = torch::from_blob(slot.data(), {static_cast<int64_t>(slot.size())}, i64).to(dev);
-    const int64_t nslots = static_cast<int64_t>(slot_req.size());
-    auto lp_sum = torch::zeros({nslots}, torch::TensorOptions().device(dev).dtype(torch::kFloat64));
-    auto miss = torch::zeros({nslots}, torch::TensorOptions().device(dev).dtype(torch::kInt64));
-    const int64_t N = flat_t.size(0), chunk = 4096;
+    auto flat_t = dbuf.narrow(0, 2 * BT + nseg, N);
+    auto target_t = dbuf.narrow(0, 2 * BT + nseg + N, N);
+    auto slot_t = dbuf.narrow(0, 2 * BT + nseg + 2 * N, N);
+    // row 0: summed log-probs, row 1: tokens that are not the argmax
+    auto acc = torch::zeros({2, nslots}, torch::TensorOptions().device(dev).dtype(torch::kFloat64));
+    auto lp_sum = acc.select(0, 0), miss = acc.select(0, 1);
+    const int64_t chunk = 4096;
     for (int64_t c0 = 0; c0 < N; c0 += chunk) {
       const int64_t len = std::min(chunk, N - c0);
       auto logits = model_->lm_head(hid.index_select(0, flat_t.narrow(0, c0, len))).to(torch::kFloat32);
       auto tg = target_t.narrow(0, c0, len);
       auto tok_lp = at::log_softmax(logits, -1).gather(1, tg.unsqueeze(1)).squeeze(1);
-      auto wrong = (logits.argmax(-1) != tg).to(torch::kInt64);
+      auto wrong = (logits.argmax(-1) != tg).to(torch::kFloat64);
       auto sl = slot_t.narrow(0, c0, len);
       lp_sum.index_add_(0, sl, tok_lp.to(torch::kFloat64));
       miss.index_add_(0, sl, wrong);
     }
-    auto lp_cpu = lp_sum.cpu();
-    auto miss_cpu = miss.cpu();
-    for (int64_t s = 0; s < nslots; ++s) {
-      size_t i = slot_req[static_cast<size_t>(s)];
-      results[i].logprob = lp_cpu[s].item<double>();
-      results[i].is_greedy = miss_cpu[s].item<int64_t>() == 0;
+    auto acc_cpu = acc.cpu();
+    const double* lp = acc_cpu.data_ptr<double>();
+    const double* ms = lp + nslots;
+    for (int64_t sl = 0; sl < nslots; ++sl) {
+      size_t i = slot_req[static_cast<size_t>(sl)];
+      results[i].logprob = lp[sl];
+      results[i].is_greedy = ms[sl] == 0.0;
       results[i].n_tokens = static_cast<int64_t>(pairs[i].second.size());
     }
+    prof_tick("score.head", t_phase);
   }
+  prof_report("score");
   return results;
 }
 
@@ -462,13 +591,23 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   // Longest first: the first prefills are the largest, later refills reuse their room.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() > prompts[b].size(); });
   const auto dev = model_->device();
+  const bool graphs = use_cuda_graphs();
+#ifdef BITMERGE_WITH_CUDA
+  // Graph capture needs a stream other than the legacy default one; one per device, kept.
+  std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
+  if (graphs) stream_guard.emplace(engine_stream(dev));
+#endif
+  double t_phase = prof_now();
   const int64_t eos = eos_id();
   const int64_t ce = opts_.check_every;
   const int64_t Pmax = static_cast<int64_t>(prompts[order.front()].size());
   int64_t new_max = 0;
   for (size_t i : order) new_max = std::max(new_max, reqs[i].max_new_tokens);
-  // A row writes at most max_new_tokens - 1 + (ce - 1) decode tokens after its prompt before the host sees it finish.
-  const int64_t cache_len = Pmax + new_max + ce;
+  // A row writes at most max_new_tokens - 1 + (ce - 1) decode tokens after its
+  // prompt before the host sees it finish. With graphs the attention spans a
+  // whole number of kKvBucket slots (one graph per rows x bucket).
+  const int64_t bucket = graphs ? kKvBucket : 1;
+  const int64_t cache_len = round_up(Pmax + new_max + ce, bucket);
   const int64_t R = std::min<int64_t>(gen_rows_for(cache_len), static_cast<int64_t>(order.size()));
   const int64_t prefill_budget =
       dev.is_cpu() ? kCpuTokenBudget
@@ -478,8 +617,14 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   stats_.max_gen_rows = std::max(stats_.max_gen_rows, R);
   KVCache cache = model_->make_cache(R, cache_len);
   const auto i64 = torch::TensorOptions().device(dev).dtype(torch::kInt64);
-  auto next = torch::zeros({R}, i64);
-  auto gen = torch::zeros({R, ce}, i64);      // tokens since the last host check
+  // Device state of the decode step, updated in place (a captured graph keeps
+  // their addresses): next input token per row, tokens since the last host
+  // check (column col_t), and per row the write slot / first valid slot /
+  // increment (1 = live row).
+  auto tok = torch::zeros({R, 1}, i64);
+  auto gen = torch::zeros({R, ce}, i64);
+  auto col_t = torch::zeros({1}, i64);
+  auto state = torch::zeros({3, R}, i64);
   auto ar = torch::arange(cache_len, i64).view({1, cache_len});
   std::vector<int64_t> start(static_cast<size_t>(R), 0), wpos(static_cast<size_t>(R), 0);
   std::vector<int64_t> slot_req(static_cast<size_t>(R), -1);  // request index, -1 = empty
@@ -489,18 +634,39 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   for (size_t i : order)
     for (const auto& u : reqs[i].until) longest[i] = std::max(longest[i], u.size());
   size_t queue = 0;
-  // Appends one generated token; true when the request is finished.
-  auto consume = [&](size_t ri, int64_t id) {
+  // One generated token, the way lm-eval's until/max_gen_toks work; true when
+  // the request is finished. A new stop-string match ends in the newest token
+  // and spans at most `longest` tokens (each decodes to >= 1 byte).
+  auto consume_one = [&](size_t ri, int64_t id) {
     const auto& req = reqs[ri];
     ids[ri].push_back(id);
     if (id == eos || static_cast<int64_t>(ids[ri].size()) >= req.max_new_tokens) return true;
     if (longest[ri] > 0) {
-      // A new match must end in the newest token and spans at most
-      // `longest` tokens (each decodes to >= 1 byte): decode a tail.
       const size_t k = std::min(ids[ri].size(), longest[ri] + 4);
       auto tail = tok_->decode(std::vector<int64_t>(ids[ri].end() - static_cast<std::ptrdiff_t>(k), ids[ri].end()));
       if (first_stop(tail, req.until) != std::string::npos) return true;
     }
+    return false;
+  };
+  // `cnt` new tokens at once: one tail decode covers them all; only when it
+  // holds a stop string are they replayed one at a time (same result as
+  // consume_one per token, a decode per check instead of per token).
+  auto consume = [&](size_t ri, const int64_t* t, int64_t cnt) {
+    const auto& req = reqs[ri];
+    auto& v = ids[ri];
+    const size_t before = v.size();
+    bool done = false;
+    for (int64_t j = 0; j < cnt && !done; ++j) {
+      v.push_back(t[j]);
+      done = t[j] == eos || static_cast<int64_t>(v.size()) >= req.max_new_tokens;
+    }
+    if (longest[ri] == 0) return done;
+    const size_t k = std::min(v.size(), v.size() - before + longest[ri] + 4);
+    auto tail = tok_->decode(std::vector<int64_t>(v.end() - static_cast<std::ptrdiff_t>(k), v.end()));
+    if (first_stop(tail, req.until) == std::string::npos) return done;
+    v.resize(before);
+    for (int64_t j = 0; j < cnt; ++j)
+      if (consume_one(ri, t[j])) return true;
     return false;
   };
 
@@ -508,6 +674,7 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   // The first token of each prompt comes from its prefill and is consumed on
   // the host right away (one sync per prefill group); a slot whose request is
   // already finished is refilled again.
+  auto tok_flat = tok.view({R});
   auto refill = [&](std::vector<int64_t> free_slots) {
     std::sort(free_slots.begin(), free_slots.end());
     size_t f = 0;
@@ -525,15 +692,15 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
         ++f;
       }
       torch::Tensor first;
-      prefill_into(cache, group, slots, start, wpos, next, first);
+      prefill_into(cache, group, slots, start, wpos, tok_flat, first);
       ++stats_.refills;
       ++stats_.host_syncs;
       auto fh = first.cpu();
-      auto fa = fh.accessor<int64_t, 1>();
+      const int64_t* fa = fh.data_ptr<int64_t>();
       for (size_t j = 0; j < slots.size(); ++j) {
         const auto s = static_cast<size_t>(slots[j]);
         produced[s] = 1;
-        if (consume(static_cast<size_t>(slot_req[s]), fa[static_cast<int64_t>(j)])) {
+        if (consume_one(static_cast<size_t>(slot_req[s]), fa[j])) {
           slot_req[s] = -1;
           free_slots.push_back(slots[j]);  // reuse within this call
         }
@@ -545,102 +712,161 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     std::iota(all.begin(), all.end(), 0);
     refill(all);
   }
+  prof_tick("generate.prefill", t_phase);
   int64_t Rcur = R;
-  torch::Tensor w_t, start_t, inc_t;
-  auto upload = [&]() {  // host row state -> device (once per check, not per step)
-    std::vector<int64_t> inc(static_cast<size_t>(Rcur));
-    for (int64_t s = 0; s < Rcur; ++s) inc[static_cast<size_t>(s)] = slot_req[static_cast<size_t>(s)] >= 0 ? 1 : 0;
-    w_t = torch::tensor(wpos, torch::kInt64).to(dev);
-    start_t = torch::tensor(start, torch::kInt64).to(dev);
-    inc_t = torch::tensor(inc, torch::kInt64).to(dev);
-  };
-  upload();
-  int64_t col = 0;
-  bool first_iter = true;
-  while (true) {
-    if (!first_iter) {
-    gen.select(1, col).copy_(next);
-    ++col;
-    bool must_check = col == ce;
+  auto upload = [&]() {  // host row state -> device: one pinned H2D per check, in place
+    auto host = torch::empty({3, Rcur}, torch::TensorOptions().dtype(torch::kInt64).pinned_memory(!dev.is_cpu()));
+    int64_t* h = host.data_ptr<int64_t>();
     for (int64_t s = 0; s < Rcur; ++s) {
-      const int64_t ri = slot_req[static_cast<size_t>(s)];
-      if (ri < 0) continue;
-      if (++produced[static_cast<size_t>(s)] >= reqs[static_cast<size_t>(ri)].max_new_tokens) must_check = true;
+      h[s] = wpos[static_cast<size_t>(s)];
+      h[Rcur + s] = start[static_cast<size_t>(s)];
+      h[2 * Rcur + s] = slot_req[static_cast<size_t>(s)] >= 0 ? 1 : 0;
     }
-    if (must_check) {
-      ++stats_.host_syncs;
-      auto host = gen.narrow(1, 0, col).cpu();
-      auto h = host.accessor<int64_t, 2>();
-      std::vector<int64_t> freed;
-      int64_t live = 0;
-      for (int64_t s = 0; s < Rcur; ++s) {
-        const int64_t ri_s = slot_req[static_cast<size_t>(s)];
-        if (ri_s < 0) continue;
-        const size_t ri = static_cast<size_t>(ri_s);
-        bool stop = false;
-        for (int64_t j = 0; j < col && !stop; ++j) stop = consume(ri, h[s][j]);
-        if (stop) {
-          slot_req[static_cast<size_t>(s)] = -1;
-          freed.push_back(s);
-        } else {
-          ++live;
-        }
-      }
-      if (!freed.empty() && queue < order.size()) {
-        refill(freed);
-        live = 0;
-        for (int64_t s = 0; s < Rcur; ++s) live += slot_req[static_cast<size_t>(s)] >= 0;
-      }
-      if (live == 0 && queue >= order.size()) break;
-      // Queue drained: drop empty rows once a quarter of the batch is idle.
-      if (queue >= order.size() && (Rcur - live) * 4 >= Rcur) {
-        std::vector<int64_t> keep;
-        for (int64_t s = 0; s < Rcur; ++s)
-          if (slot_req[static_cast<size_t>(s)] >= 0) keep.push_back(s);
-        auto idx = torch::tensor(keep, torch::kInt64).to(dev);
-        for (auto& t : cache.k) t = t.index_select(0, idx);
-        for (auto& t : cache.v) t = t.index_select(0, idx);
-        cache.pos = cache.pos.index_select(0, idx);
-        next = next.index_select(0, idx);
-        gen = gen.index_select(0, idx);
-        auto pick = [&](std::vector<int64_t>& v) {
-          std::vector<int64_t> o;
-          for (int64_t s : keep) o.push_back(v[static_cast<size_t>(s)]);
-          v = std::move(o);
-        };
-        pick(start), pick(wpos), pick(slot_req), pick(produced);
-        Rcur = static_cast<int64_t>(keep.size());
-      }
-      upload();
-      col = 0;
-    }
-    }
-    first_iter = false;
-    {
-      int64_t live = 0;
-      for (int64_t s = 0; s < Rcur; ++s) live += slot_req[static_cast<size_t>(s)] >= 0;
-      if (live == 0) break;
-    }
-    // One decode step for every row: row s writes its token at slot wpos[s]
-    // and sees keys [start[s], wpos[s]].
-    int64_t maxw = 0;
-    for (int64_t s = 0; s < Rcur; ++s) maxw = std::max(maxw, wpos[static_cast<size_t>(s)]);
-    const int64_t S = maxw + 1;
+    state.copy_(host, /*non_blocking=*/true);
+    col_t.zero_();
+  };
+  // One decode step for every row: row s writes its token at slot w[s] and
+  // sees keys [start[s], w[s]] (of the first S slots); everything on the
+  // device, no host sync, same shapes every step of a (rows, S) pair.
+  auto step = [&](int64_t S) {
+    auto w_t = state.select(0, 0), start_t = state.select(0, 1), inc_t = state.select(0, 2);
     auto arS = ar.narrow(1, 0, S);
     ForwardOptions so;
     so.positions = (w_t - start_t).view({Rcur, 1});
     so.attention_mask = (arS >= start_t.view({Rcur, 1})) & (arS <= w_t.view({Rcur, 1}));
     so.cache = &cache;
-    so.cache_pos = maxw;
+    so.cache_pos = S - 1;
     so.cache_rows = w_t;
     so.skip_logits = true;
-    auto o = model_->forward(next.view({Rcur, 1}), so);
-    next = model_->lm_head(o.final_hidden.select(1, 0)).argmax(-1);
+    auto o = model_->forward(tok, so);
+    auto nx = model_->lm_head(o.final_hidden.select(1, 0)).argmax(-1, /*keepdim=*/true);  // [R, 1]
+    tok.copy_(nx);
+    gen.scatter_(1, col_t.view({1, 1}).expand({Rcur, 1}), nx);
+    col_t.add_(1);
     w_t.add_(inc_t);
-    for (int64_t s = 0; s < Rcur; ++s)
-      if (slot_req[static_cast<size_t>(s)] >= 0) ++wpos[static_cast<size_t>(s)];
+  };
+#ifdef BITMERGE_WITH_CUDA
+  // CUDA graphs per (rows, S): the first step of a pair runs eagerly (loads
+  // kernels, cuBLAS workspaces), the second is captured, later ones replay.
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<at::cuda::CUDAGraph>> graph_of;
+  std::set<std::pair<int64_t, int64_t>> warmed;
+  std::optional<c10::MempoolId_t> pool;
+  bool graphs_ok = graphs;
+#endif
+  auto run_step = [&](int64_t S) {
+#ifdef BITMERGE_WITH_CUDA
+    if (graphs_ok) {
+      const auto key = std::make_pair(Rcur, S);
+      auto it = graph_of.find(key);
+      if (it != graph_of.end()) {
+        it->second->replay();
+        ++stats_.graph_replays;
+        return;
+      }
+      if (warmed.count(key)) {
+        if (!pool) pool = at::cuda::graph_pool_handle();
+        auto g = std::make_unique<at::cuda::CUDAGraph>();
+        c10::cuda::getCurrentCUDAStream().synchronize();
+        try {
+          g->capture_begin(*pool);
+          try {
+            step(S);
+          } catch (...) {
+            try { g->capture_end(); } catch (...) {}
+            throw;
+          }
+          g->capture_end();
+        } catch (const std::exception& e) {
+          log_warn(std::string("engine: CUDA graph capture failed; decoding without graphs: ") + e.what());
+          graphs_ok = false;
+          step(S);
+          return;
+        }
+        g->replay();
+        ++stats_.graph_captures;
+        ++stats_.graph_replays;
+        graph_of.emplace(key, std::move(g));
+        return;
+      }
+      warmed.insert(key);
+    }
+#endif
+    step(S);
+  };
+  upload();
+  int64_t col = 0;
+  while (true) {
+    int64_t live = 0, maxw = 0;
+    for (int64_t s = 0; s < Rcur; ++s) {
+      live += slot_req[static_cast<size_t>(s)] >= 0;
+      maxw = std::max(maxw, wpos[static_cast<size_t>(s)]);
+    }
+    if (live == 0) break;
+    run_step(round_up(maxw + 1, bucket));
     ++stats_.decode_steps;
+    ++col;
+    bool must_check = col == ce;
+    for (int64_t s = 0; s < Rcur; ++s) {
+      const int64_t ri = slot_req[static_cast<size_t>(s)];
+      if (ri < 0) continue;
+      ++wpos[static_cast<size_t>(s)];
+      if (++produced[static_cast<size_t>(s)] >= reqs[static_cast<size_t>(ri)].max_new_tokens) must_check = true;
+    }
+    if (!must_check) continue;
+    prof_tick("generate.decode", t_phase);
+    ++stats_.host_syncs;
+    auto host = gen.narrow(1, 0, col).cpu().contiguous();
+    const int64_t* h = host.data_ptr<int64_t>();
+    std::vector<int64_t> freed;
+    live = 0;
+    for (int64_t s = 0; s < Rcur; ++s) {
+      const int64_t ri = slot_req[static_cast<size_t>(s)];
+      if (ri < 0) continue;
+      if (consume(static_cast<size_t>(ri), h + s * col, col)) {
+        slot_req[static_cast<size_t>(s)] = -1;
+        freed.push_back(s);
+      } else {
+        ++live;
+      }
+    }
+    prof_tick("generate.check", t_phase);
+    if (!freed.empty() && queue < order.size()) {
+      refill(freed);
+      live = 0;
+      for (int64_t s = 0; s < Rcur; ++s) live += slot_req[static_cast<size_t>(s)] >= 0;
+      prof_tick("generate.prefill", t_phase);
+    }
+    if (live == 0 && queue >= order.size()) break;
+    // Queue drained: drop empty rows once a quarter of the batch is idle.
+    if (queue >= order.size() && (Rcur - live) * 4 >= Rcur) {
+      std::vector<int64_t> keep;
+      for (int64_t s = 0; s < Rcur; ++s)
+        if (slot_req[static_cast<size_t>(s)] >= 0) keep.push_back(s);
+      auto idx = torch::tensor(keep, torch::kInt64).to(dev);
+      for (auto& t : cache.k) t = t.index_select(0, idx);
+      for (auto& t : cache.v) t = t.index_select(0, idx);
+      cache.pos = cache.pos.index_select(0, idx);
+      tok = tok.index_select(0, idx);
+      gen = gen.index_select(0, idx);
+      auto pick = [&](std::vector<int64_t>& v) {
+        std::vector<int64_t> o;
+        for (int64_t s : keep) o.push_back(v[static_cast<size_t>(s)]);
+        v = std::move(o);
+      };
+      pick(start), pick(wpos), pick(slot_req), pick(produced);
+      Rcur = static_cast<int64_t>(keep.size());
+      state = torch::zeros({3, Rcur}, i64);
+      tok_flat = tok.view({Rcur});
+#ifdef BITMERGE_WITH_CUDA
+      graph_of.clear();  // they hold the old tensors' addresses
+      pool.reset();
+      warmed.clear();
+#endif
+    }
+    upload();
+    col = 0;
   }
+  prof_tick("generate.decode", t_phase);
   for (size_t i : order) {
     auto& res = results[i];
     res.ids = ids[i];
@@ -651,6 +877,8 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     size_t p = first_stop(res.text, reqs[i].until);
     if (p != std::string::npos) res.text.resize(p);
   }
+  prof_tick("generate.finish", t_phase);
+  prof_report("generate");
   return results;
 }
 

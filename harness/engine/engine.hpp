@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -31,6 +32,9 @@ struct EngineOptions {
   // Generation: host checks stop strings / EOS every this many steps (fewer
   // syncs; extra tokens past a stop are discarded, results are unchanged).
   int64_t check_every = 8;
+  // CUDA: decode steps replayed as CUDA graphs (one per rows x KV bucket).
+  // BITMERGE_CUDA_GRAPHS=0 in the environment turns them off too.
+  bool cuda_graphs = true;
 };
 
 // Batch sizing from free device memory. Pure arithmetic (unit-tested with
@@ -54,6 +58,7 @@ constexpr int64_t kCpuTokenBudget = 8192;
 constexpr int64_t kCpuGenRows = 32;
 constexpr int64_t kMaxGenRows = 256;
 constexpr int64_t kMaxScoreTokens = 65536;
+constexpr int64_t kKvBucket = 128;  // CUDA graphs: attention spans a multiple of this many cache slots
 
 torch::Device parse_device(const std::string& s);                           // throws naming --device
 torch::Dtype parse_dtype_name(const std::string& s, torch::Device device);  // throws naming --dtype
@@ -98,11 +103,18 @@ class Engine : public LanguageModel {
     int64_t score_forwards = 0, score_rows = 0, score_tokens = 0;  // tokens = rows x padded length
     int64_t prefill_forwards = 0, prefill_rows = 0, decode_steps = 0, refills = 0, host_syncs = 0;
     int64_t max_gen_rows = 0;  // largest concurrent generation batch
+    int64_t graph_captures = 0, graph_replays = 0;  // CUDA graphs captured; decode steps run from a graph
   };
   const Stats& stats() const { return stats_; }
   void reset_stats() { stats_ = Stats{}; }
   // Free memory the plans may use (CUDA: driver free + allocator cached-but-unused; CPU: 0).
   int64_t free_device_bytes() const;
+  // CUDA: one small forward (context, cuBLAS handles, kernels loaded), as an
+  // HF peer's warm-up call; returns its seconds. No-op on CPU.
+  double warmup();
+  // Whether generation replays decode steps as CUDA graphs (CUDA build, CUDA
+  // device, options and BITMERGE_CUDA_GRAPHS allow it).
+  bool use_cuda_graphs() const;
 
  private:
   std::shared_ptr<Transformer> model_;
@@ -112,6 +124,13 @@ class Engine : public LanguageModel {
   std::string fingerprint_;  // Checkpoint::fingerprint() when loaded from a directory
   int64_t max_len_;
   Stats stats_;
+  // BITMERGE_ENGINE_PROFILE=1: wall seconds per phase (the device is
+  // synchronised at each phase end, so phases do not overlap), logged per call.
+  bool profile_ = false;
+  std::map<std::string, double> prof_;
+  double prof_now() const;
+  void prof_tick(const char* phase, double& t0);
+  void prof_report(const char* what);
   int64_t gen_rows_for(int64_t cache_len) const;
   int64_t score_token_budget(int64_t max_row_len) const;
   void prefill_into(KVCache& cache, const std::vector<std::vector<int64_t>>& prompts,

@@ -205,8 +205,8 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
     mask = am.unsqueeze(1);  // [B, 1, S]
     if (need_window) mask = mask & ((positions.unsqueeze(2) - kv_pos.unsqueeze(1)) < c.sliding_window);
     mask = mask.unsqueeze(1);
-    if (!device_.is_cpu())
-      mask = torch::zeros(mask.sizes(), torch::TensorOptions().device(device_).dtype(dtype_))
+    if (!device_.is_cpu())  // additive fp32 for the CUDA decode attention below
+      mask = torch::zeros(mask.sizes(), torch::TensorOptions().device(device_).dtype(torch::kFloat32))
                  .masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   } else if (mask.defined()) {
     if (!opts.full_mask) {  // every query keeps itself
@@ -251,17 +251,32 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
       k = cache->k[l].narrow(2, 0, S);
       v = cache->v[l].narrow(2, 0, S);
     }
-    // CUDA without a mask (flash): SDPA reads the shared K/V heads itself. With a
-    // mask (memory-efficient kernel has no GQA) and on CPU: copies, as HF's repeat_kv.
-    const bool sdpa_gqa = nkv != nh && !device_.is_cpu() && !mask.defined();
-    if (nkv != nh && !sdpa_gqa) {
+    torch::Tensor a;
+    if (per_row && !device_.is_cpu()) {
+      // CUDA decode (one query per row): two batched matmuls over the cache
+      // with the query heads of one K/V head side by side, so GQA reads each
+      // K/V head once and nothing is copied; softmax in fp32 (as SDPA).
       const int64_t rep = nh / nkv;
-      k = k.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
-      v = v.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
+      auto q3 = q.reshape({B * nkv, rep, D});
+      auto k3 = k.reshape({B * nkv, S, D});  // views of the cache (batch dims collapse)
+      auto v3 = v.reshape({B * nkv, S, D});
+      auto sc = at::bmm(q3, k3.transpose(1, 2)).view({B, nh, S}).to(torch::kFloat32) * scale;
+      sc = sc + mask.view({B, 1, S});
+      auto p = at::softmax(sc, -1).to(dtype_).view({B * nkv, rep, S});
+      a = at::bmm(p, v3).view({B, T, nh * D});
+    } else {
+      // CUDA without a mask (flash): SDPA reads the shared K/V heads itself. With a
+      // mask (memory-efficient kernel has no GQA) and on CPU: copies, as HF's repeat_kv.
+      const bool sdpa_gqa = nkv != nh && !device_.is_cpu() && !mask.defined();
+      if (nkv != nh && !sdpa_gqa) {
+        const int64_t rep = nh / nkv;
+        k = k.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
+        v = v.unsqueeze(2).expand({B, nkv, rep, S, D}).reshape({B, nh, S, D});
+      }
+      a = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
+                                           0.0, is_causal, scale, sdpa_gqa);
+      a = a.transpose(1, 2).reshape({B, T, nh * D});
     }
-    auto a = at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt,
-                                              0.0, is_causal, scale, sdpa_gqa);
-    a = a.transpose(1, 2).reshape({B, T, nh * D});
     x = x + at::linear(a, W("self_attn.o_proj.weight"));
     h = rms_norm(x, W("post_attention_layernorm.weight"), c.rms_norm_eps);
     auto g = at::silu(at::linear(h, W("mlp.gate_proj.weight"))) * at::linear(h, W("mlp.up_proj.weight"));

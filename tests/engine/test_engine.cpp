@@ -726,14 +726,27 @@ TEST(Cuda, ContinuousBatchingAndAutoSizing) {
   o.batch_size = 1;
   bm::Engine ecpu(cpu, nullptr, o);
   auto want = ecpu.generate_tokens(gr);
-  for (int64_t batch : {0, 2, 4}) {
-    o.batch_size = batch;
-    o.check_every = 8;
-    bm::Engine egpu(gpu, nullptr, o);
-    if (batch == 0) EXPECT_GT(egpu.free_device_bytes(), int64_t{1} << 30);
-    auto got = egpu.generate_tokens(gr);
-    for (size_t i = 0; i < gr.size(); ++i) EXPECT_EQ(got[i].ids, want[i].ids) << i << " batch " << batch;
-    if (batch == 0) EXPECT_EQ(egpu.stats().max_gen_rows, 9) << "auto sizing chose a tiny batch";
-    if (batch == 2) EXPECT_GT(egpu.stats().refills, 2);
-  }
+  // CUDA graphs on (the default) and off: the same ids as the CPU path, through
+  // refills (batch 2, 4) and the tail that drops finished rows (new graphs).
+  for (bool graphs : {true, false})
+    for (int64_t batch : {0, 2, 4}) {
+      o.batch_size = batch;
+      o.check_every = 8;
+      o.cuda_graphs = graphs;
+      bm::Engine egpu(gpu, nullptr, o);
+      if (batch == 0) EXPECT_GT(egpu.free_device_bytes(), int64_t{1} << 30);
+      auto got = egpu.generate_tokens(gr);
+      for (size_t i = 0; i < gr.size(); ++i)
+        EXPECT_EQ(got[i].ids, want[i].ids) << i << " batch " << batch << " graphs " << graphs;
+      if (batch == 0) EXPECT_EQ(egpu.stats().max_gen_rows, 9) << "auto sizing chose a tiny batch";
+      if (batch == 2) EXPECT_GT(egpu.stats().refills, 2);
+      if (graphs && egpu.use_cuda_graphs()) {
+        EXPECT_GT(egpu.stats().graph_captures, 0) << "batch " << batch;
+        EXPECT_GE(egpu.stats().graph_replays, egpu.stats().graph_captures) << "batch " << batch;
+        // two rows for the whole queue: one (rows, KV bucket) graph, replayed on and on
+        if (batch == 2) EXPECT_GT(egpu.stats().graph_replays, 4 * egpu.stats().graph_captures);
+      } else {
+        EXPECT_EQ(egpu.stats().graph_replays, 0);
+      }
+    }
 }
