@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "harness/runner/router.hpp"
 #include "harness/runner/runner.hpp"
 #include "merging/api.hpp"
+#include "merging/routed_bank.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/task.hpp"
 
@@ -119,6 +121,68 @@ std::unique_ptr<LanguageModel> build_model(const Experiment& e, const Variant& v
   auto tok = Tokenizer::load_from_model_dir(m.tokenizer_dir());
   return std::make_unique<Engine>(model, tok, eo, v.name + (route.empty() ? "" : "->" + route));
 }
+
+// Routed variants (routing, onebit) from a RoutedBank: base, packed 1-bit
+// deltas and the dense parts are read once and held on the evaluation device;
+// each route's weights are rebuilt in place in the one live model (equal to
+// the Merger's merge, see merging/routed_bank.hpp). BITMERGE_ROUTED_BANK=0
+// turns it off (each route merged from disk, as build_model does); trim=global
+// is not supported by the bank and falls back too. On CUDA the inputs stay in
+// pinned host memory when they would take more than half of the free memory.
+class BankedModel {
+ public:
+  static std::unique_ptr<BankedModel> open(const Experiment& e, const Variant& v) {
+    if (const char* env = std::getenv("BITMERGE_ROUTED_BANK"); env && std::string(env) == "0") return nullptr;
+    auto spec = merge_spec(e, v, v.experts.front());
+    std::string place = "device";
+    if (spec.device == "cuda") {
+      auto* alloc = c10::getDeviceAllocator(torch::kCUDA);
+      auto [free, total] = alloc->getMemoryInfo(0);
+      (void)total;
+      if (merging::routed_bank_bytes(spec) > static_cast<int64_t>(free / 2)) place = "host";
+    }
+    auto b = std::make_unique<BankedModel>();
+    try {
+      b->bank_ = std::make_unique<merging::RoutedBank>(spec, place);
+    } catch (const bm::Error& err) {
+      log_info(v.name + ": routed bank not used (" + std::string(err.what()) + "); building each route from disk");
+      return nullptr;
+    }
+    log_info(v.name + ": routed bank holds " + std::to_string(b->bank_->bytes() >> 20) + " MiB on " +
+             (place == "host" ? std::string("pinned host memory") : spec.device));
+    b->eo_ = engine_options(e);
+    b->name_ = v.name;
+    return b;
+  }
+  // The live model routed to `expert` (built on first use, then rebuilt in place).
+  LanguageModel& route(const std::string& expert) {
+    auto t0 = std::chrono::steady_clock::now();
+    const bool first = !engine_;
+    if (!engine_) {
+      torch::Device dev = parse_device(eo_.device);
+      std::map<std::string, torch::Tensor> w;
+      for (auto& n : bank_->names()) w[n] = bank_->tensor(expert, n);
+      model_ = std::make_shared<Transformer>(bank_->config(), std::move(w), dev, parse_dtype_name(eo_.dtype, dev));
+      auto tok = Tokenizer::load_from_model_dir(bank_->tokenizer_dir());
+      engine_ = std::make_unique<Engine>(model_, tok, eo_, name_ + " (routed bank)");
+    } else {
+      bank_->materialize(expert, model_->named_parameters());
+    }
+    if (model_->device().is_cuda()) torch::cuda::synchronize();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f ms", ms);
+    log_info(name_ + ": routed to " + expert + (first ? " (model built)" : " (weights rebuilt in place)") + " in " + buf);
+    return *engine_;
+  }
+
+ private:
+  std::unique_ptr<merging::RoutedBank> bank_;
+  std::shared_ptr<Transformer> model_;
+  std::unique_ptr<Engine> engine_;
+  EngineOptions eo_;
+  std::string name_;
+};
 
 // Headline score in percent, honouring the experiment's metric choices.
 CellOutcome outcome_of(const Experiment& e, const std::string& bench, const TaskResult& r) {
@@ -286,12 +350,22 @@ class ModelBackend : public Backend {
       }
     }
     // 2. One model per routed expert; evaluate each cell's group on it (saved, so a kill loses one group).
+    std::unique_ptr<BankedModel> banked;
+    bool bank_tried = false;
     for (auto& x : v.experts) {
       std::vector<const Cell*> need;
       for (const Cell* c : cells)
         if (groups[c->key].count(x) && !bm::file_exists(pdir + "/" + c->key + "-" + x + ".json")) need.push_back(c);
       if (need.empty()) continue;
-      auto lm = build_model(e, v, x);
+      if (!bank_tried) banked = BankedModel::open(e, v), bank_tried = true;
+      std::unique_ptr<LanguageModel> own;
+      LanguageModel* lm = nullptr;
+      if (banked) {
+        lm = &banked->route(x);
+      } else {
+        own = build_model(e, v, x);
+        lm = own.get();
+      }
       description_ = lm->description();
       for (const Cell* c : need) {
         EvalOptions eo = eval_options(e, tmpl_of(x));

@@ -110,6 +110,30 @@ compress = { chat = "mlp", math = "attention", code = "attention" }
     }
   }
   EXPECT_TRUE(bm::file_exists(tmp + "/results/router") );
+  EXPECT_NE(r.out.find("routed bank holds"), std::string::npos) << "routed variants use the in-memory bank";
+  EXPECT_NE(r.out.find("(weights rebuilt in place)"), std::string::npos) << r.out;
+  // The bank and the per-route merge from disk give the same cells (scores and every sample).
+  auto disk = bmtest::run_cmd("BITMERGE_ROUTED_BANK=0 " + std::string(bin) + " run " + tmp + "/exp.toml --results-dir " +
+                              tmp + "/results-disk");
+  ASSERT_EQ(disk.rc, 0) << disk.out;
+  EXPECT_EQ(disk.out.find("routed bank holds"), std::string::npos);
+  auto jd = bm::report::load_results(tmp + "/results-disk/results.json");
+  int compared = 0;
+  for (auto& c : j["cells"]) {
+    if (c["variant"] != "Routing" && c["variant"] != "1bit-Merging") continue;
+    for (auto& d : jd["cells"])
+      if (d["variant"] == c["variant"] && d["benchmark"] == c["benchmark"]) {
+        EXPECT_EQ(c["score"], d["score"]) << c["variant"] << " " << c["benchmark"];
+        const std::string key = c["key"].get<std::string>();
+        ASSERT_EQ(key, d["key"].get<std::string>());
+        auto sb = nlohmann::json::parse(bm::read_text_file(tmp + "/results/cells/" + key + ".samples.json"));
+        auto sd = nlohmann::json::parse(bm::read_text_file(tmp + "/results-disk/cells/" + key + ".samples.json"));
+        ASSERT_EQ(sb.size(), 4u);
+        EXPECT_EQ(sb, sd) << "log-likelihoods and generations identical: " << c["variant"] << " " << c["benchmark"];
+        ++compared;
+      }
+  }
+  EXPECT_EQ(compared, 4);
   EXPECT_EQ(j["provenance"]["libraries"]["torch"].get<std::string>().empty(), false);
   // Rerun: everything cached.
   auto again = bmtest::run_cmd(std::string(bin) + " run " + tmp + "/exp.toml");
