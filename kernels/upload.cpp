@@ -280,4 +280,62 @@ void Uploader::wait(const std::shared_ptr<Batch>& b) {
   if (b->failed) throw Error(b->error);  // already "<file: tensor>: <what>; <do>"
 }
 
+struct PinnedPool::State {
+  int64_t bytes = 0;
+  std::mutex m;
+  std::vector<void*> free, all;
+  ~State() {
+#ifdef BITMERGE_WITH_CUDA
+    for (void* p : all) cudaFreeHost(p);
+#endif
+  }
+};
+
+PinnedPool::PinnedPool(int64_t buffer_bytes) : s_(std::make_shared<State>()) { s_->bytes = buffer_bytes; }
+PinnedPool::~PinnedPool() = default;
+
+int64_t PinnedPool::buffers() const {
+  std::lock_guard<std::mutex> g(s_->m);
+  return static_cast<int64_t>(s_->all.size());
+}
+
+torch::Tensor PinnedPool::take(const std::vector<int64_t>& shape, torch::Dtype dtype) {
+  auto opts = torch::TensorOptions().dtype(dtype);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  const int64_t need = n * static_cast<int64_t>(c10::elementSize(dtype));
+#ifdef BITMERGE_WITH_CUDA
+  if (need > 0 && need <= s_->bytes) {
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> g(s_->m);
+      if (!s_->free.empty()) {
+        p = s_->free.back();
+        s_->free.pop_back();
+      }
+    }
+    if (!p) {
+      if (cudaHostAlloc(&p, static_cast<size_t>(s_->bytes), cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();
+        return torch::empty(shape, opts.pinned_memory(true));
+      }
+      std::lock_guard<std::mutex> g(s_->m);
+      s_->all.push_back(p);
+    }
+    std::shared_ptr<State> st = s_;
+    return torch::from_blob(
+        p, shape,
+        [st](void* q) {
+          std::lock_guard<std::mutex> g(st->m);
+          st->free.push_back(q);
+        },
+        opts);
+  }
+  return torch::empty(shape, opts.pinned_memory(true));
+#else
+  (void)need;
+  return torch::empty(shape, opts);
+#endif
+}
+
 }  // namespace bm::kernels

@@ -54,6 +54,24 @@ class Uploader {
   std::unique_ptr<Impl> impl_;
 };
 
+// Page-locked host buffers of one size, reused (the GPU merge's outputs):
+// take() returns a CPU tensor viewing a free buffer (allocated on first need,
+// no rounding to powers of two as torch's pinned cache does); the buffer goes
+// back to the pool when the tensor and its views die, and is freed when the
+// pool and every tensor are gone. Without CUDA kernels: plain CPU tensors.
+class PinnedPool {
+ public:
+  explicit PinnedPool(int64_t buffer_bytes);
+  ~PinnedPool();
+  // shape/dtype must fit buffer_bytes (else a plain pinned torch tensor).
+  torch::Tensor take(const std::vector<int64_t>& shape, torch::Dtype dtype);
+  int64_t buffers() const;  // allocated so far
+
+ private:
+  struct State;
+  std::shared_ptr<State> s_;
+};
+
 // Reads [offset, offset+bytes) of fd into dst completely (pread, retried on
 // EINTR / short reads); throws bm::Error naming `what` on failure or EOF.
 void pread_all(int fd, void* dst, int64_t bytes, int64_t offset, const std::string& what);

@@ -429,15 +429,16 @@ std::string Merger::profile_line() const {
   const auto& P = I.prof;
   double total = std::chrono::duration<double>(P.last_return - P.first).count();
   auto u = I.feed->upload_stats();
-  char buf[640];
+  char buf[768];
   std::snprintf(buf, sizeof buf,
                 "cuda merge of %lld tensors: %.2f s from first request to last result; computing side%s: waiting for "
                 "inputs %.2f s, GPU math %.2f s, copy back %.2f s; caller: waiting for results %.2f s, between "
                 "requests (writing) %.2f s; upload: %d threads (%s), %.2f GB, %.2f worker-s reading (%.2f GB/s per "
-                "thread), %.2f worker-s waiting for H2D",
+                "thread), %.2f worker-s waiting for H2D; %lld pinned output buffers",
                 static_cast<long long>(P.tensors), total, I.ahead_started ? " (thread ahead)" : "", P.wait_s, P.math_s,
                 P.to_host_s, P.result_wait_s, P.outside_s, I.feed->threads(), I.feed->uses_pread() ? "pread" : "mmap",
-                u.bytes / 1e9, u.read_s, u.read_s > 0 ? u.bytes / 1e9 / u.read_s : 0.0, u.copy_wait_s);
+                u.bytes / 1e9, u.read_s, u.read_s > 0 ? u.bytes / 1e9 / u.read_s : 0.0, u.copy_wait_s,
+                static_cast<long long>(I.feed->outputs().buffers()));
   return buf;
 }
 
@@ -449,12 +450,17 @@ torch::Tensor Merger::compute_device(const std::string& name) {
   auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (!I.feed) {
     bool routing = I.method->kind == MethodKind::Routing;
-    I.feed = std::make_unique<GpuFeed>(I.device, I.base->names(), [&I, routing](const std::string& n) {
-      std::vector<torch::Tensor> v{I.base->get(n)};
-      for (size_t k = 0; k < I.experts.size(); ++k)
-        v.push_back(routing && static_cast<int>(k) != I.route ? torch::Tensor() : I.experts[k]->stored(n));
-      return v;
-    });
+    int64_t max_bytes = 0;
+    for (auto& n : I.base->names()) max_bytes = std::max<int64_t>(max_bytes, I.base->info(n).nbytes);
+    I.feed = std::make_unique<GpuFeed>(
+        I.device, I.base->names(),
+        [&I, routing](const std::string& n) {
+          std::vector<torch::Tensor> v{I.base->get(n)};
+          for (size_t k = 0; k < I.experts.size(); ++k)
+            v.push_back(routing && static_cast<int>(k) != I.route ? torch::Tensor() : I.experts[k]->stored(n));
+          return v;
+        },
+        max_bytes);
   }
   auto t0 = Clock::now();
   // Pinning the output buffer (the first uses of each size allocate) overlaps the inputs' reading.
@@ -462,7 +468,7 @@ torch::Tensor Merger::compute_device(const std::string& name) {
   torch::Tensor out;
   if (I.streaming_output) {
     auto info = I.base->info(name);
-    out = torch::empty(info.shape, torch::TensorOptions().dtype(to_torch_dtype(info.dtype)).pinned_memory(true));
+    out = I.feed->outputs().take(info.shape, to_torch_dtype(info.dtype));
   }
   auto in = I.feed->take(name);
   auto t1 = Clock::now();

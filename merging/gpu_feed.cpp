@@ -15,8 +15,13 @@
 
 namespace bm::merging {
 
-GpuFeed::GpuFeed(torch::Device device, std::vector<std::string> order, Views views, int depth)
-    : device_(device), order_(std::move(order)), views_(std::move(views)), depth_(std::max(0, depth)), up_(device) {
+GpuFeed::GpuFeed(torch::Device device, std::vector<std::string> order, Views views, int64_t max_tensor_bytes, int depth)
+    : device_(device),
+      order_(std::move(order)),
+      views_(std::move(views)),
+      depth_(std::max(0, depth)),
+      up_(device),
+      out_pool_(max_tensor_bytes) {
   for (size_t i = 0; i < order_.size(); ++i) index_[order_[i]] = i;
   // BITMERGE_UPLOAD_READ=mmap copies from the mapped views instead of pread.
   const char* r = std::getenv("BITMERGE_UPLOAD_READ");

@@ -22,7 +22,7 @@ class GpuFeed {
  public:
   // For a tensor name: CPU tensors to upload (undefined entries are skipped).
   using Views = std::function<std::vector<torch::Tensor>(const std::string& name)>;
-  GpuFeed(torch::Device device, std::vector<std::string> order, Views views, int depth = 2);
+  GpuFeed(torch::Device device, std::vector<std::string> order, Views views, int64_t max_tensor_bytes, int depth = 2);
   ~GpuFeed();
   // The views of `name` on the device (same order; undefined where the view
   // was). In `order` this is served from the queue; out of order it restarts there.
@@ -34,6 +34,8 @@ class GpuFeed {
   kernels::Uploader::Stats upload_stats() const { return up_.stats(); }
   int threads() const { return up_.threads(); }
   bool uses_pread() const { return pread_; }
+  // Pinned host buffers for results, one size (the largest tensor's bytes).
+  kernels::PinnedPool& outputs() { return out_pool_; }
 
  private:
   struct Slot {
@@ -52,6 +54,7 @@ class GpuFeed {
   int depth_;
   bool pread_ = true;
   kernels::Uploader up_;
+  kernels::PinnedPool out_pool_;
   std::vector<Slot> queue_;  // in order
   size_t next_ = 0;          // order_[next_] is the next to enqueue
   double wait_s_ = 0;
