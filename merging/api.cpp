@@ -178,6 +178,11 @@ struct Merger::Impl {
     double wait_s = 0, math_s = 0, to_host_s = 0, result_wait_s = 0, outside_s = 0;
     std::chrono::steady_clock::time_point first, last_return;
   } prof;
+  std::thread cuda_warm;
+  void join_warm() {
+    if (cuda_warm.joinable()) cuda_warm.join();
+  }
+  ~Impl() { join_warm(); }  // also when the constructor throws
   // The thread computing ahead of a streaming caller (tensor_device).
   std::thread ahead;
   mutable std::mutex ahead_m;
@@ -276,6 +281,14 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
   if (spec.device == "cuda") {
     if (!torch::cuda::is_available()) fail("--device cuda", "no CUDA device is available; use --device cpu");
     I.device = torch::Device(torch::kCUDA);
+    // Create the CUDA context while the checkpoints are opened (a first GPU
+    // merge's latency; joined before the first GPU use).
+    I.cuda_warm = std::thread([] {
+      try {
+        torch::empty({1}, torch::TensorOptions().device(torch::kCUDA));
+      } catch (...) {  // the first real use reports it
+      }
+    });
   } else if (spec.device != "cpu") {
     fail("--device " + spec.device, "unknown device; use cpu or cuda");
   }
@@ -310,7 +323,9 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
 }
 
 Merger::~Merger() {
-  if (impl_) stop_ahead();
+  if (!impl_) return;
+  stop_ahead();
+  impl_->join_warm();
 }
 const MergeSpec& Merger::spec() const { return impl_->spec; }
 const Params& Merger::params() const { return impl_->params; }
@@ -449,6 +464,7 @@ torch::Tensor Merger::compute_device(const std::string& name) {
   using Clock = std::chrono::steady_clock;
   auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
   if (!I.feed) {
+    I.join_warm();
     bool routing = I.method->kind == MethodKind::Routing;
     int64_t max_bytes = 0;
     for (auto& n : I.base->names()) max_bytes = std::max<int64_t>(max_bytes, I.base->info(n).nbytes);
