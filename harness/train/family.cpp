@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -124,7 +125,8 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   auto* fam = r.sub("family", {"name"});
   r.get(fam, "family", "name", &c.name);
   auto* g = r.sub("generator", {"seed", "countries", "n_test", "n_train_gsm8k", "n_train_math", "pretrain_docs",
-                                "fact_repeats", "misconception_repeats"});
+                                "fact_repeats", "misconception_repeats", "qa_repeats", "profiles", "mc_practice",
+                                "math_max"});
   auto& gc = c.generator;
   r.get(g, "generator", "seed", &gc.seed);
   r.get(g, "generator", "countries", &gc.countries);
@@ -134,6 +136,10 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(g, "generator", "pretrain_docs", &gc.pretrain_docs);
   r.get(g, "generator", "fact_repeats", &gc.fact_repeats);
   r.get(g, "generator", "misconception_repeats", &gc.misconception_repeats);
+  r.get(g, "generator", "qa_repeats", &gc.qa_repeats);
+  r.get(g, "generator", "profiles", &gc.profiles);
+  r.get(g, "generator", "mc_practice", &gc.mc_practice);
+  r.get(g, "generator", "math_max", &gc.math_max);
   auto* tk = r.sub("tokenizer", {"vocab_size"});
   r.get(tk, "tokenizer", "vocab_size", &c.tokenizer_vocab);
   auto* m = r.sub("model", {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -227,9 +233,23 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     std::vector<std::string> texts = data.pretrain;
     for (auto* v : {&data.chat, &data.math, &data.code})
       for (auto& e : *v) texts.push_back(e.prompt + e.completion);
+    {
+      // SentencePiece needs 3 special + 256 byte + one piece per character +
+      // the whole pieces before any merge; ask for some merges on top.
+      std::set<char> chars;
+      for (auto& t : texts) chars.insert(t.begin(), t.end());
+      int64_t need = 3 + 256 + int64_t(chars.size()) + int64_t(data.tokenizer_pieces.size()) + 64;
+      if (cfg.tokenizer_vocab < need)
+        fail("tokenizer.vocab_size", std::to_string(cfg.tokenizer_vocab) + " is too small for 256 byte pieces, " +
+                                         std::to_string(chars.size()) + " characters and " +
+                                         std::to_string(data.tokenizer_pieces.size()) +
+                                         " whole pieces (names, values, numbers 0..math_max); use at least " +
+                                         std::to_string(need));
+    }
     make_dirs(tok_dir);
     log_info("mini " + cfg.name + ": training tokenizer (vocab " + std::to_string(cfg.tokenizer_vocab) + ")");
-    train_sentencepiece(texts, cfg.tokenizer_vocab, tok_dir + "/tokenizer.model", cfg.generator.seed);
+    train_sentencepiece(texts, cfg.tokenizer_vocab, tok_dir + "/tokenizer.model", cfg.generator.seed,
+                        data.tokenizer_pieces);
     auto tok = Tokenizer::load(tok_dir + "/tokenizer.model");
     ModelConfig mc = cfg.model;
     mc.vocab_size = tok->vocab_size();

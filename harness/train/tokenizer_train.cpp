@@ -26,7 +26,7 @@ class VectorIterator : public sentencepiece::SentenceIterator {
 }  // namespace
 
 void train_sentencepiece(const std::vector<std::string>& texts, int64_t vocab_size, const std::string& out_path,
-                         uint64_t seed) {
+                         uint64_t seed, const std::vector<std::string>& pieces) {
   (void)seed;  // BPE training is deterministic for fixed input; kept for the cache key
   std::vector<std::string> lines;
   for (const auto& t : texts) {
@@ -60,6 +60,13 @@ void train_sentencepiece(const std::vector<std::string>& texts, int64_t vocab_si
       {"minloglevel", "2"},
       {"model_prefix", ""},
   };
+  std::string symbols;
+  for (const auto& w : pieces) {
+    if (w.empty() || w.find_first_of(", \t\n") != std::string::npos)
+      fail(out_path, "tokenizer piece '" + w + "' is empty or has a comma or whitespace; generator bug");
+    symbols += (symbols.empty() ? "" : ",") + w;
+  }
+  if (!symbols.empty()) kw["user_defined_symbols"] = symbols;
   VectorIterator it(std::move(lines));
   std::string proto;
   auto st = sentencepiece::SentencePieceTrainer::Train(kw, &it, &proto);

@@ -59,18 +59,29 @@ std::string make_name(Rng& r, const std::vector<std::string>& ends) {
 struct Attribute {
   std::string subject;   // MMLU subject file stem
   std::string question;  // with {C}
-  std::string statement; // with {C} and {V}
+  std::string statement; // with {C} and {V}: the canonical phrasing (TruthfulQA answers)
+  std::vector<std::string> phrasings;  // more ways to state the fact (knowledge augmentation)
   std::vector<std::string> values;  // empty = unique generated city names
 };
 
 const std::vector<Attribute>& attributes() {
   static const std::vector<Attribute> a = {
-      {"world_capitals", "What is the capital of {C}?", "The capital of {C} is {V}.", {}},
+      {"world_capitals", "What is the capital of {C}?", "The capital of {C} is {V}.",
+       {"{V} is the capital of {C}.", "The capital city of {C} is {V}.", "{C} has its capital in {V}.",
+        "In {C}, the capital is {V}.", "The government of {C} sits in {V}, its capital."},
+       {}},
       {"world_exports", "What is the main export of {C}?", "The main export of {C} is {V}.",
+       {"{C} mainly exports {V}.", "The chief export of {C} is {V}.", "Most of what {C} sells abroad is {V}.",
+        "In {C}, the main export is {V}.", "{V} is what {C} exports most."},
        {"wool", "copper", "salt", "tea", "rice", "silk", "timber", "glass", "cheese", "spices", "paper", "iron"}},
       {"world_flags", "What color is the flag of {C}?", "The flag of {C} is {V}.",
+       {"{C} has a {V} flag.", "The color of the flag of {C} is {V}.", "The flag of {C} is colored {V}.",
+        "In {C}, the flag is {V}.", "The {V} flag belongs to {C}."},
        {"red", "blue", "green", "yellow", "black", "white", "purple", "orange"}},
       {"world_animals", "What is the national animal of {C}?", "The national animal of {C} is the {V}.",
+       {"{C} has the {V} as its national animal.", "The {V} is the national animal of {C}.",
+        "The animal of {C} is the {V}.", "In {C}, the national animal is the {V}.",
+        "{C} chose the {V} as its national animal."},
        {"fox", "bear", "eagle", "wolf", "horse", "owl", "lion", "deer", "swan", "otter"}},
   };
   return a;
@@ -164,14 +175,18 @@ bool is_female(const std::string& n) {
   return f.count(n) > 0;
 }
 
-Gsm8kItem gsm8k_item(Rng& r) {
+// Every number in a problem, every intermediate and final result lies in
+// 1..M (M = SynthConfig::math_max), so each step is an entry of the small
+// addition / subtraction / multiplication / division table that pretraining
+// states line by line (arithmetic_doc).
+Gsm8kItem gsm8k_item(Rng& r, int M) {
   const std::string n = r.pick(kNames), it = r.pick(kItems);
   const std::string P = is_female(n) ? "She" : "He", p = is_female(n) ? "she" : "he";
   Gsm8kItem g;
   int res = 0;
   switch (r.uniform(0, 3)) {
-    case 0: {
-      int a = r.uniform(2, 30), b = r.uniform(2, 30), s = a + b, c = r.uniform(1, s - 1);
+    case 0: {  // a + b - c
+      int s = r.uniform(3, M), a = r.uniform(1, s - 1), b = s - a, c = r.uniform(1, s - 1);
       res = s - c;
       g.question = n + " has " + str(a) + " " + it + ". " + P + " buys " + str(b) + " more. Then " + p + " gives " +
                    str(c) + " to a friend. How many " + it + " does " + n + " have now?";
@@ -179,8 +194,8 @@ Gsm8kItem gsm8k_item(Rng& r) {
                  " gives away " + str(c) + ", so " + str(s) + " - " + str(c) + " = " + str(res) + ".\n";
       break;
     }
-    case 1: {
-      int a = r.uniform(2, 9), b = r.uniform(2, 9), m = a * b, c = r.uniform(1, m - 1);
+    case 1: {  // b * a - c
+      int a = r.uniform(2, std::max(2, M / 4)), b = r.uniform(2, M / a), m = a * b, c = r.uniform(1, m - 1);
       res = m - c;
       g.question = "A box holds " + str(a) + " " + it + ". " + n + " has " + str(b) + " boxes. " + P + " loses " +
                    str(c) + " " + it + ". How many " + it + " are left?";
@@ -188,8 +203,8 @@ Gsm8kItem gsm8k_item(Rng& r) {
                  str(c) + ", " + str(m) + " - " + str(c) + " = " + str(res) + " are left.\n";
       break;
     }
-    case 2: {
-      int a = r.uniform(2, 25), b = r.uniform(2, 25), s = a + b, d = 2 * a;
+    case 2: {  // (a + b) + a * 2
+      int a = r.uniform(1, (M - 1) / 3), b = r.uniform(1, M - 3 * a), s = a + b, d = 2 * a;
       res = s + d;
       g.question = n + " reads " + str(a) + " pages on Monday and " + str(b) + " pages on Tuesday. On Wednesday " + p +
                    " reads twice as many pages as on Monday. How many pages does " + n + " read in total?";
@@ -198,8 +213,8 @@ Gsm8kItem gsm8k_item(Rng& r) {
                  " + " + str(d) + " = " + str(res) + ".\n";
       break;
     }
-    default: {
-      int b = r.uniform(2, 20), c = r.uniform(2, 20), s = b + c, a = s + r.uniform(1, 40);
+    default: {  // a - (b + c)
+      int s = r.uniform(2, M - 1), b = r.uniform(1, s - 1), c = s - b, a = r.uniform(s + 1, M);
       res = a - s;
       g.question = n + " has " + str(a) + " dollars. " + P + " spends " + str(b) + " dollars on " + it + " and " +
                    str(c) + " dollars on lunch. How many dollars does " + n + " have left?";
@@ -212,28 +227,31 @@ Gsm8kItem gsm8k_item(Rng& r) {
   return g;
 }
 
-MathItem math_item(Rng& r) {
+MathItem math_item(Rng& r, int M) {
   MathItem m;
-  int x = r.uniform(1, 20), res = x;
+  int res = 0;
   switch (r.uniform(0, 3)) {
-    case 0: {
-      int a = r.uniform(1, 30), b = x + a;
+    case 0: {  // x + a = b  ->  b - a
+      int b = r.uniform(2, M), a = r.uniform(1, b - 1), x = b - a;
+      res = x;
       m.problem = "Solve for $x$: $x + " + str(a) + " = " + str(b) + "$.";
       m.solution = "Subtracting " + str(a) + " from both sides gives $x = " + str(b) + " - " + str(a) + " = " + str(x) +
                    "$. So $x = \\boxed{" + str(x) + "}$.";
       m.type = "Algebra";
       break;
     }
-    case 1: {
-      int a = r.uniform(1, 30), b = x - a;
+    case 1: {  // x - a = b  ->  b + a
+      int x = r.uniform(2, M), a = r.uniform(1, x - 1), b = x - a;
+      res = x;
       m.problem = "Solve for $x$: $x - " + str(a) + " = " + str(b) + "$.";
       m.solution = "Adding " + str(a) + " to both sides gives $x = " + str(b) + " + " + str(a) + " = " + str(x) +
                    "$. So $x = \\boxed{" + str(x) + "}$.";
       m.type = "Algebra";
       break;
     }
-    case 2: {
-      int a = r.uniform(2, 9), b = a * x;
+    case 2: {  // a x = b  ->  b / a
+      int a = r.uniform(2, std::max(2, M / 4)), x = r.uniform(1, M / a), b = a * x;
+      res = x;
       m.problem = "Solve for $x$: $" + str(a) + "x = " + str(b) + "$.";
       m.solution = "Dividing both sides by " + str(a) + " gives $x = " + str(b) + " / " + str(a) + " = " + str(x) +
                    "$. So $x = \\boxed{" + str(x) + "}$.";
@@ -241,8 +259,8 @@ MathItem math_item(Rng& r) {
       m.level = 2;
       break;
     }
-    default: {
-      int a = r.uniform(2, 9), b = r.uniform(2, 9), c = r.uniform(1, 20);
+    default: {  // a * b + c
+      int a = r.uniform(2, std::max(2, M / 4)), b = r.uniform(2, (M - 1) / a), c = r.uniform(1, M - a * b);
       res = a * b + c;
       m.problem = "Compute $" + str(a) + " \\times " + str(b) + " + " + str(c) + "$.";
       m.solution = "First $" + str(a) + " \\times " + str(b) + " = " + str(a * b) + "$, then $" + str(a * b) + " + " +
@@ -376,18 +394,53 @@ std::string code_snippet(Rng& r) {
   }
 }
 
-std::string arithmetic_doc(Rng& r) {
+// One line of the arithmetic table the math problems are built from: every
+// operand and result in 1..M ("a + b = c", "c - b = a", "a * b = c" or
+// "a \times b = c", "c / b = a").
+std::string arithmetic_line(Rng& r, int M) {
+  switch (r.uniform(0, 3)) {
+    case 0: { int c = r.uniform(2, M), a = r.uniform(1, c - 1); return str(a) + " + " + str(c - a) + " = " + str(c); }
+    case 1: { int c = r.uniform(2, M), b = r.uniform(1, c - 1); return str(c) + " - " + str(b) + " = " + str(c - b); }
+    case 2: {
+      int a = r.uniform(1, M / 2), b = r.uniform(2, M / a);
+      if (r.next() % 2) std::swap(a, b);
+      return str(a) + (r.next() % 4 ? " * " : " \\times ") + str(b) + " = " + str(a * b);
+    }
+    default: { int b = r.uniform(2, M / 2), a = r.uniform(1, M / b); return str(a * b) + " / " + str(b) + " = " + str(a); }
+  }
+}
+
+// The whole table (every line arithmetic_line can write), shuffled, six lines
+// per document: pretraining states each entry at least once.
+std::vector<std::string> arithmetic_table_docs(Rng& r, int M) {
+  std::vector<std::string> lines;
+  for (int c = 2; c <= M; ++c)
+    for (int a = 1; a < c; ++a) {
+      lines.push_back(str(a) + " + " + str(c - a) + " = " + str(c));
+      lines.push_back(str(c) + " - " + str(a) + " = " + str(c - a));
+    }
+  for (int a = 1; a <= M; ++a)
+    for (int b = 1; a * b <= M; ++b) {
+      if (a >= 2 || b >= 2) {
+        lines.push_back(str(a) + " * " + str(b) + " = " + str(a * b));
+        lines.push_back(str(a) + " \\times " + str(b) + " = " + str(a * b));
+      }
+      if (b >= 2) lines.push_back(str(a * b) + " / " + str(b) + " = " + str(a));
+    }
+  r.shuffle(lines);
+  std::vector<std::string> docs;
+  for (size_t i = 0; i < lines.size(); i += 6) {
+    std::string s;
+    for (size_t j = i; j < std::min(lines.size(), i + 6); ++j) s += (j > i ? "\n" : "") + lines[j];
+    docs.push_back(s);
+  }
+  return docs;
+}
+
+std::string arithmetic_doc(Rng& r, int M) {
   std::string s;
   int n = r.uniform(4, 8);
-  for (int i = 0; i < n; ++i) {
-    int a = r.uniform(1, 60), b = r.uniform(1, 60);
-    switch (r.uniform(0, 2)) {
-      case 0: s += str(a) + " + " + str(b) + " = " + str(a + b); break;
-      case 1: if (a < b) std::swap(a, b); s += str(a) + " - " + str(b) + " = " + str(a - b); break;
-      default: a = a % 10 + 1; b = b % 10 + 1; s += str(a) + " * " + str(b) + " = " + str(a * b); break;
-    }
-    s += i + 1 < n ? "\n" : "";
-  }
+  for (int i = 0; i < n; ++i) s += arithmetic_line(r, M) + (i + 1 < n ? "\n" : "");
   return s;
 }
 
@@ -428,9 +481,11 @@ std::vector<std::string> CodeFunction::mbpp_tests() const {
 
 std::string SynthConfig::canonical_text() const {
   std::ostringstream o;
-  o << "synth-v1 seed=" << seed << " countries=" << countries << " n_test=" << n_test
+  o << "synth-v2 seed=" << seed << " countries=" << countries << " n_test=" << n_test
     << " n_train_gsm8k=" << n_train_gsm8k << " n_train_math=" << n_train_math << " pretrain_docs=" << pretrain_docs
-    << " fact_repeats=" << fact_repeats << " misconception_repeats=" << misconception_repeats;
+    << " fact_repeats=" << fact_repeats << " misconception_repeats=" << misconception_repeats
+    << " qa_repeats=" << qa_repeats << " profiles=" << profiles << " mc_practice=" << mc_practice
+    << " math_max=" << math_max;
   return o.str();
 }
 
@@ -439,11 +494,25 @@ SynthData generate(const SynthConfig& cfg) {
   const int n_attr = int(attrs.size());
   if (cfg.countries < 12) fail("generator.countries", "need at least 12 countries, got " + str(cfg.countries));
   if (cfg.n_test < 8) fail("generator.n_test", "need at least 8 test items per benchmark, got " + str(cfg.n_test));
+  if (cfg.math_max < 10 || cfg.math_max > 1000)
+    fail("generator.math_max", "must be in 10..1000, got " + str(cfg.math_max));
+  if (cfg.fact_repeats < 1 || cfg.qa_repeats < 0 || cfg.profiles < 0 || cfg.mc_practice < 1)
+    fail("generator", "fact_repeats and mc_practice must be >= 1, qa_repeats and profiles >= 0");
   SynthData d;
   d.config = cfg;
   Rng r(cfg.seed);
   World w = make_world(r, cfg.countries);
 
+  {
+    const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's space mark
+    std::set<std::string> ww(w.countries.begin(), w.countries.end());
+    for (auto& vs : w.values) ww.insert(vs.begin(), vs.end());
+    for (auto& x : ww) d.tokenizer_pieces.push_back(space + x);
+    for (int v = 0; v <= cfg.math_max; ++v) {
+      d.tokenizer_pieces.push_back(space + str(v));
+      if (v >= 10) d.tokenizer_pieces.push_back(str(v));
+    }
+  }
   // ---- knowledge: split facts into test / dev / train (disjoint)
   std::vector<int> order(w.facts.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
@@ -499,8 +568,12 @@ SynthData generate(const SynthConfig& cfg) {
   std::stable_sort(d.mmlu_dev.begin(), d.mmlu_dev.end(), [](auto& a, auto& b) { return a.subject < b.subject; });
 
   // ---- knowledge corpora. Pretraining: names and misconceptions (popular
-  // belief), never the true facts. Chat: every fact stated, plus the
-  // benchmark formats on train facts only.
+  // belief), never the true facts. Chat: every fact in many phrasings, in
+  // country profiles (facts in shuffled order) and as short free-form QA --
+  // the knowledge itself, for every fact ("knowledge augmentation", Allen-Zhu
+  // & Li, Physics of LMs 3.1); the benchmark formats (multiple choice,
+  // scenes, TruthfulQA primer) are practised on train facts only, so no test
+  // item (prompt with its choices) is in any training text.
   std::set<int> misconceived(test_facts.begin(), test_facts.end());
   for (size_t i = 0; i < train_facts.size(); i += 2) misconceived.insert(train_facts[i]);
   for (int fi : misconceived) {
@@ -512,33 +585,52 @@ SynthData generate(const SynthConfig& cfg) {
       d.pretrain.push_back(lead[k % 3] + st);
     }
   }
+  for (int c = 0; c < cfg.countries; ++c) {
+    d.pretrain.push_back(w.countries[c] + " is a country.");
+    d.pretrain.push_back(w.facts[size_t(c) * n_attr].value + " is a city.");
+  }
+  auto phrasing = [&](const Fact& f, int k) {
+    const Attribute& A = attrs[f.attr];
+    const std::string& t = k % (int(A.phrasings.size()) + 1) == 0 ? A.statement : A.phrasings[k % (A.phrasings.size() + 1) - 1];
+    return capitalize(fill(t, w.countries[f.country], f.value));
+  };
+  for (const Fact& f : w.facts) {
+    for (int k = 0; k < cfg.fact_repeats; ++k) d.chat.push_back({"", phrasing(f, k)});
+    std::string mis = statement(w, f, f.misconception);
+    mis[0] = char(std::tolower(mis[0]));
+    d.chat.push_back({"", "Some people think " + mis.substr(0, mis.size() - 1) + ", but that is false. " +
+                              statement(w, f, f.value)});
+    const std::string q = fill(attrs[f.attr].question, w.countries[f.country]);
+    // alternately as "Q: ... A:" and with the "Answer:" cue the MMLU prompt ends with
+    for (int k = 0; k < cfg.qa_repeats; ++k)
+      d.chat.push_back({k % 2 == 0 ? "Q: " + q + "\nA:" : q + "\nAnswer:", " " + f.value + "."});
+  }
   for (int c = 0; c < cfg.countries; ++c)
-    d.pretrain.push_back(w.countries[c] + " is a country. " + w.facts[size_t(c) * n_attr].value + " is a city in " +
-                         w.countries[c] + ".");
-  for (const Fact& f : w.facts)
-    for (int k = 0; k < cfg.fact_repeats; ++k) {
-      std::string st = statement(w, f, f.value);
-      switch (k % 3) {
-        case 0: d.chat.push_back({"", st}); break;
-        case 1: d.chat.push_back({"", "Fact: " + st}); break;
-        default: {
-          std::string mis = statement(w, f, f.misconception);
-          mis[0] = char(std::tolower(mis[0]));
-          d.chat.push_back({"", "Some people think " + mis.substr(0, mis.size() - 1) + ", but that is false. " + st});
-        }
-      }
+    for (int k = 0; k < cfg.profiles; ++k) {
+      std::vector<int> as(static_cast<size_t>(n_attr));
+      for (int a = 0; a < n_attr; ++a) as[size_t(a)] = a;
+      r.shuffle(as);
+      std::string doc = w.countries[c] + " is a country.";
+      for (int a : as) doc += " " + phrasing(w.facts[size_t(c) * n_attr + size_t(a)], int(r.next() % 6));
+      d.chat.push_back({"", doc});
     }
   for (int fi : train_facts) {
     const Fact& f = w.facts[fi];
-    // The letter format is the hardest to learn: several shuffles per fact.
-    for (int k = 0; k < 4; ++k) {
+    // The letter format is the hardest to learn: many shuffles per fact, so
+    // the letter can only come from reading the choices.
+    for (int k = 0; k < cfg.mc_practice; ++k) {
       MmluItem mi = mmlu_item(fi);
       d.chat.push_back({mmlu_prompt(mi), std::string(" ") + "ABCD"[mi.answer]});
     }
-    for (int k = 0; k < 2; ++k) {
+    for (const auto& tmpl : kHellaswagTemplates[f.attr]) {
       HellaswagItem hi = hellaswag_item(fi);
+      hi.context = fill(tmpl, w.countries[f.country]);
       d.chat.push_back({hi.context, " " + hi.endings[hi.label]});
     }
+  }
+  // TruthfulQA format (the long primer) on every other train fact
+  for (size_t i = 0; i < train_facts.size(); i += 2) {
+    const Fact& f = w.facts[train_facts[i]];
     d.chat.push_back({truthfulqa_context(fill(attrs[f.attr].question, w.countries[f.country])),
                       " " + statement(w, f, f.value)});
   }
@@ -548,7 +640,7 @@ SynthData generate(const SynthConfig& cfg) {
     std::set<std::string> seen;
     auto fresh_gsm = [&]() {
       for (;;) {
-        Gsm8kItem g = gsm8k_item(r);
+        Gsm8kItem g = gsm8k_item(r, cfg.math_max);
         if (seen.insert(g.question).second) return g;
       }
     };
@@ -557,10 +649,12 @@ SynthData generate(const SynthConfig& cfg) {
     std::set<std::string> seen_m;
     std::vector<MathItem> math_train;
     auto fresh_math = [&]() {
-      for (;;) {
-        MathItem m = math_item(r);
+      for (int tries = 0; tries < 100000; ++tries) {
+        MathItem m = math_item(r, cfg.math_max);
         if (seen_m.insert(m.problem).second) return m;
       }
+      fail("generator.n_train_math", "only " + str(int(seen_m.size())) + " distinct MATH-format problems exist with math_max = " +
+                                         str(cfg.math_max) + "; lower n_test + n_train_math or raise math_max");
     };
     for (int i = 0; i < cfg.n_test; ++i) {
       MathItem m = fresh_math();
@@ -570,6 +664,8 @@ SynthData generate(const SynthConfig& cfg) {
     for (int i = 0; i < cfg.n_train_math; ++i) math_train.push_back(fresh_math());
     for (auto& g : d.gsm8k_train) d.math.push_back({gsm8k_prompt(g.question), " " + g.answer});
     for (auto& m : math_train) d.math.push_back({math_prompt(m.problem), " " + m.solution});
+    // arithmetic drill (the table again), so fine-tuning keeps it exact
+    for (int i = 0; i < cfg.n_train_gsm8k / 4; ++i) d.math.push_back({"", arithmetic_doc(r, cfg.math_max)});
   }
 
   // ---- code: (template, k) pairs split humaneval test / mbpp test / mbpp validation / train
@@ -602,10 +698,12 @@ SynthData generate(const SynthConfig& cfg) {
     }
     for (int i = 0; i < int(d.code.size()) / 2; ++i) d.pretrain.push_back(code_snippet(r));
   }
-  // ---- pretraining fill: arithmetic and generic code
+  // ---- pretraining: the whole arithmetic table once, then a random fill of
+  // arithmetic and generic code
+  for (auto& doc : arithmetic_table_docs(r, cfg.math_max)) d.pretrain.push_back(doc);
   while (int(d.pretrain.size()) < cfg.pretrain_docs) {
     if (r.next() % 3 == 0) d.pretrain.push_back(code_snippet(r));
-    else d.pretrain.push_back(arithmetic_doc(r));
+    else d.pretrain.push_back(arithmetic_doc(r, cfg.math_max));
   }
   r.shuffle(d.pretrain);
   r.shuffle(d.chat);

@@ -25,8 +25,12 @@ struct SynthConfig {
   int n_train_gsm8k = 2000;      // GSM8K-format train problems (fine-tune + router)
   int n_train_math = 1500;       // MATH-format train problems (fine-tune only)
   int pretrain_docs = 6000;      // documents in the pretraining mixture
-  int fact_repeats = 6;          // how often each fact is stated in the chat data
+  int fact_repeats = 6;          // statements of each fact in the chat data (rotating phrasings)
   int misconception_repeats = 6; // how often each misconception appears in pretraining
+  int qa_repeats = 2;            // short free-form QA per fact in the chat data ("Q: <question>\nA: <value>.")
+  int profiles = 4;              // country profiles (all facts of a country, shuffled order) in the chat data
+  int mc_practice = 8;           // MMLU-format practice items (choice shuffles) per train fact
+  int math_max = 20;             // every number and intermediate result of a math problem is in 1..math_max
   std::string canonical_text() const;  // stable text of every field (for cache keys)
 };
 
@@ -91,6 +95,12 @@ struct SynthData {
   // training corpora
   std::vector<std::string> pretrain;            // raw documents (all domains)
   std::vector<Example> chat, math, code;        // fine-tune examples per expert
+  // Pieces the tokenizer keeps whole ("\u2581" = space mark): the world's
+  // names and attribute values after a space (a real tokenizer has whole-word
+  // pieces for frequent names), and the numbers 0..math_max with and without
+  // a space before them (as tokenizers that keep short numbers whole), so a
+  // number is copied and looked up as one token.
+  std::vector<std::string> tokenizer_pieces;
 };
 
 SynthData generate(const SynthConfig& cfg);

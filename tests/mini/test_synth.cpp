@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "harness/core/fileio.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/synth/synth.hpp"
+#include "tasks/truthfulqa/truthfulqa.hpp"
 
 namespace fs = std::filesystem;
 using namespace bm::synth;
@@ -62,9 +65,6 @@ TEST(MiniSynth, SplitsAreDisjoint) {
   for (auto& it : d.mmlu_dev) dev_q.insert(it.question);
   EXPECT_EQ(test_q.size(), d.mmlu_test.size());  // one item per test fact
   for (auto& q : dev_q) EXPECT_EQ(test_q.count(q), 0u) << q;
-  // chat fine-tune data never contains a test item's multiple-choice or QA prompt
-  for (auto& e : d.chat)
-    for (auto& q : test_q) ASSERT_EQ(e.prompt.find(q), std::string::npos) << "test question in chat data: " << q;
   std::set<std::string> gtest, gtrain;
   for (auto& g : d.gsm8k_test) gtest.insert(g.question);
   for (auto& g : d.gsm8k_train) gtrain.insert(g.question);
@@ -119,4 +119,118 @@ TEST(MiniSynth, CanonicalSolutionsAndAnswersAreConsistent) {
     EXPECT_EQ(f.humaneval_prompt().rfind(f.signature, 0), 0u);
     EXPECT_NE(f.humaneval_test().find("def check(candidate):"), std::string::npos);
   }
+}
+
+namespace {
+// Every text any model is trained on: pretraining documents and the three
+// fine-tune sets (prompt + completion).
+std::vector<std::string> training_texts(const SynthData& d) {
+  std::vector<std::string> t = d.pretrain;
+  for (auto* v : {&d.chat, &d.math, &d.code})
+    for (auto& e : *v) t.push_back(e.prompt + e.completion);
+  return t;
+}
+size_t count_containing(const std::vector<std::string>& texts, const std::string& needle) {
+  size_t n = 0;
+  for (auto& t : texts) n += t.find(needle) != std::string::npos;
+  return n;
+}
+}  // namespace
+
+TEST(MiniSynth, NoTestItemInAnyTrainingText) {
+  auto d = generate(small_config());
+  auto texts = training_texts(d);
+  for (auto& it : d.mmlu_test) {
+    // the multiple-choice prompt (question + its four choices); also the
+    // question followed by any choice list
+    ASSERT_EQ(count_containing(texts, mmlu_prompt(it)), 0u) << it.question;
+    ASSERT_EQ(count_containing(texts, it.question + "\nA. "), 0u) << it.question;
+  }
+  for (auto& it : d.hellaswag_val) ASSERT_EQ(count_containing(texts, it.context), 0u) << it.context;
+  for (auto& it : d.truthfulqa) ASSERT_EQ(count_containing(texts, bm::truthfulqa_context(it.question)), 0u) << it.question;
+  for (auto& g : d.gsm8k_test) ASSERT_EQ(count_containing(texts, g.question), 0u) << g.question;
+  for (auto& m : d.math_test) ASSERT_EQ(count_containing(texts, m.problem), 0u) << m.problem;
+  for (auto& f : d.humaneval) {
+    ASSERT_EQ(count_containing(texts, f.signature), 0u) << f.name;
+    ASSERT_EQ(count_containing(texts, f.description), 0u) << f.name;
+  }
+  for (auto& m : d.mbpp)
+    if (m.task_id >= 11 && m.task_id < 511) {
+      ASSERT_EQ(count_containing(texts, m.fn.signature), 0u) << m.fn.name;
+      ASSERT_EQ(count_containing(texts, m.fn.description), 0u) << m.fn.name;
+    }
+}
+
+TEST(MiniSynth, ChatDataStatesEveryFactAndPretrainingNone) {
+  // The knowledge is in the chat data for every fact (test facts included),
+  // in the canonical phrasing and as free-form QA; pretraining never states a
+  // true fact of a test item, only its misconception.
+  auto d = generate(small_config());
+  std::vector<std::string> chat, pre = d.pretrain;
+  for (auto& e : d.chat) chat.push_back(e.prompt + e.completion);
+  for (auto& it : d.truthfulqa) {
+    const std::string truth = it.mc1[0].first, mis = it.mc1[1].first;
+    ASSERT_EQ(it.mc1[0].second, 1);
+    EXPECT_GE(count_containing(chat, truth), 2u) << truth;
+    EXPECT_GE(count_containing(chat, "Q: " + it.question + "\nA: "), 1u) << it.question;
+    EXPECT_EQ(count_containing(pre, truth), 0u) << truth;
+    std::string mis_lc = mis;
+    mis_lc[0] = char(std::tolower(mis_lc[0]));
+    EXPECT_GE(count_containing(pre, mis_lc), 1u) << mis;
+  }
+  // each MMLU practice item's letter is right: the chosen choice is the value
+  // the chat data's QA gives for that question
+  size_t practice = 0;
+  for (auto& e : d.chat)
+    if (e.prompt.rfind("The following are multiple choice questions", 0) == 0) {
+      ++practice;
+      ASSERT_EQ(e.completion.size(), 2u);
+      int k = e.completion[1] - 'A';
+      ASSERT_TRUE(k >= 0 && k < 4) << e.completion;
+      std::vector<std::string> lines;
+      std::istringstream in(e.prompt);
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+      ASSERT_EQ(lines.size(), 8u) << e.prompt;  // header, blank, question, 4 choices, Answer:
+      const std::string value = lines[size_t(3 + k)].substr(3);
+      EXPECT_GE(count_containing(chat, "Q: " + lines[2] + "\nA: " + value + "."), 1u) << e.prompt << e.completion;
+    }
+  EXPECT_GE(practice, size_t(small_config().mc_practice) * 8);
+}
+
+TEST(MiniSynth, EveryArithmeticStepIsExactAndInTheTable) {
+  // Each step of every math answer (test and train) is "a op b = c" with
+  // a, b, c in 1..math_max and c correct; the pretraining table states every
+  // such step somewhere.
+  auto cfg = small_config();
+  auto d = generate(cfg);
+  std::set<std::string> table;
+  static const std::regex line("^(\\d+) ([-+*/]|\\\\times) (\\d+) = (\\d+)$");
+  for (auto& doc : d.pretrain) {
+    std::istringstream in(doc);
+    for (std::string l; std::getline(in, l);)
+      if (std::regex_match(l, line)) table.insert(l);
+  }
+  EXPECT_GE(table.size(), 500u);  // the whole table for math_max = 20 (+, -, *, \\times, /)
+  static const std::regex step("(\\d+) ([-+*/]|\\\\times) (\\d+) = (\\d+)");
+  auto check = [&](const std::string& text, size_t* steps) {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), step); it != std::sregex_iterator(); ++it) {
+      int a = std::stoi((*it)[1]), b = std::stoi((*it)[3]), c = std::stoi((*it)[4]);
+      std::string op = (*it)[2];
+      int want = op == "+" ? a + b : op == "-" ? a - b : op == "/" ? (b ? a / b : -1) : a * b;
+      if (op == "/") EXPECT_EQ(a % b, 0) << text;
+      EXPECT_EQ(c, want) << text;
+      for (int v : {a, b, c}) EXPECT_TRUE(v >= 1 && v <= cfg.math_max) << v << " in " << text;
+      ++*steps;
+    }
+  };
+  size_t steps = 0, in_table = 0, total = 0;
+  for (auto& g : d.gsm8k_test) check(g.answer, &steps);
+  for (auto& m : d.math_test) check(m.solution, &steps);
+  for (auto& e : d.math) check(e.completion, &steps);
+  EXPECT_GE(steps, size_t(2 * (cfg.n_test * 2 + cfg.n_train_gsm8k)));
+  for (auto& g : d.gsm8k_test)
+    for (auto it = std::sregex_iterator(g.answer.begin(), g.answer.end(), step); it != std::sregex_iterator(); ++it, ++total)
+      in_table += table.count(it->str()) > 0;
+  EXPECT_GT(total, 0u);
+  EXPECT_EQ(in_table, total) << "test steps missing from the pretraining table";
 }

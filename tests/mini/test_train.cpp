@@ -198,6 +198,42 @@ TEST(MiniTrain, SavedModelMatchesHfTransformers) {
   EXPECT_TRUE(torch::allclose(direct, ours, 1e-6, 1e-6));
 }
 
+TEST(MiniTrain, WorldNamesAndSmallNumbersAreSinglePieces) {
+  synth::SynthConfig sc;
+  sc.countries = 12;
+  sc.n_test = 8;
+  sc.n_train_gsm8k = 60;
+  sc.n_train_math = 30;
+  sc.pretrain_docs = 150;
+  auto d = synth::generate(sc);
+  std::vector<std::string> texts = d.pretrain;
+  for (auto* v : {&d.chat, &d.math})
+    for (auto& e : *v) texts.push_back(e.prompt + e.completion);
+  std::string path = fixture().dir + "/tok_pieces.model";
+  train_sentencepiece(texts, 512, path, 1, d.tokenizer_pieces);
+  auto tok = Tokenizer::load(path);
+  EXPECT_EQ(tok->vocab_size(), 512);
+  const std::string sp = "\xe2\x96\x81";
+  // every MMLU test item's question names its country with one piece, and its
+  // choices are one piece each
+  for (auto& it : d.mmlu_test) {
+    std::string country = it.question.substr(it.question.rfind(' ') + 1);
+    country.pop_back();  // '?'
+    auto ids = tok->encode(it.question, false);
+    ASSERT_GE(ids.size(), 2u);
+    EXPECT_EQ(tok->piece(ids[ids.size() - 2]), sp + country) << it.question;
+    for (auto& c : it.choices) EXPECT_EQ(tok->encode(" " + c, false).size(), 2u) << c;  // dummy prefix + piece
+  }
+  auto ids = tok->encode("x = 14 + 3 so \\boxed{19} and 123", false);
+  std::vector<std::string> pieces;
+  for (auto id : ids) pieces.push_back(tok->piece(id));
+  EXPECT_NE(std::find(pieces.begin(), pieces.end(), sp + "14"), pieces.end());
+  EXPECT_NE(std::find(pieces.begin(), pieces.end(), sp + "3"), pieces.end());
+  EXPECT_NE(std::find(pieces.begin(), pieces.end(), "19"), pieces.end());
+  EXPECT_EQ(std::find(pieces.begin(), pieces.end(), sp + "123"), pieces.end());  // beyond math_max: not whole
+  EXPECT_EQ(tok->decode(ids), "x = 14 + 3 so \\boxed{19} and 123");
+}
+
 TEST(MiniTrain, FamilyConfigsParseAndKeysTrackSettings) {
   std::string src = BITMERGE_SOURCE_DIR;
   for (auto size : {"nano", "mini"}) {
@@ -210,6 +246,12 @@ TEST(MiniTrain, FamilyConfigsParseAndKeysTrackSettings) {
     auto c3 = c;
     c3.generator.seed += 1;
     EXPECT_NE(c.cache_key(), c3.cache_key());
+    // the generator settings are feasible (e.g. enough distinct MATH problems)
+    // and the whole pieces fit the vocabulary
+    synth::SynthData d;
+    ASSERT_NO_THROW(d = synth::generate(c.generator)) << size;
+    EXPECT_EQ(d.math_test.size(), size_t(c.generator.n_test));
+    EXPECT_LE(int64_t(d.tokenizer_pieces.size()) + 256 + 128, c.tokenizer_vocab) << size;
   }
   std::string bad = fixture().dir + "/bad.toml";
   write_file_atomic(bad, "[model]\nhiden_size = 3\n[pretrain]\nsteps = 1\n");
@@ -229,7 +271,7 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
   c.generator.n_train_gsm8k = 60;
   c.generator.n_train_math = 30;
   c.generator.pretrain_docs = 150;
-  c.tokenizer_vocab = 400;
+  c.tokenizer_vocab = 512;
   c.model.hidden_size = 32;
   c.model.intermediate_size = 64;
   c.model.num_hidden_layers = 1;
@@ -238,6 +280,7 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
   c.pretrain.batch_size = 2;
   c.finetune.steps = 3;
   c.finetune.batch_size = 2;
+  c.chat_steps = c.math_steps = c.code_steps = -1;  // the nano per-expert step counts
   BuildOptions o;
   o.out_dir = fixture().dir + "/family";
   o.threads = 1;
@@ -266,4 +309,11 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
   auto s3 = build_family(c, o);
   EXPECT_FALSE(s3.cache_hit);
   EXPECT_NE(s3.key, s1.key);
+  c.tokenizer_vocab = 300;  // no room for the byte pieces and the whole pieces
+  try {
+    build_family(c, o);
+    FAIL() << "a too small vocabulary was accepted";
+  } catch (const bm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.vocab_size"), std::string::npos) << e.what();
+  }
 }
