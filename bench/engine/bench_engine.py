@@ -41,6 +41,8 @@ model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_imp
 
 
 def run_ours(verb, rows, bs, extra, env=None, show=""):
+    if a.device == "cuda":  # the HF model stays loaded; its cached blocks must not shrink our memory plan
+        torch.cuda.empty_cache()
     inp, out = os.path.join(tmp, f"{verb}.jsonl"), os.path.join(tmp, f"{verb}.out.jsonl")
     with open(inp, "w") as f:
         for r in rows:

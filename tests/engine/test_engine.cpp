@@ -456,7 +456,25 @@ TEST(Cuda, MatchesCpuPath) {
   const int64_t lens[] = {16, 4, 9};
   for (int r = 0; r < 3; ++r) gr.push_back({row(r, 0, 3 + 6 * r), {}, lens[r]});
   auto ga = ecpu.generate_tokens(gr), gb = egpu.generate_tokens(gr);
-  for (size_t i = 0; i < gr.size(); ++i) EXPECT_EQ(ga[i].ids, gb[i].ids) << i;
+  // Greedy ids as the CPU's, except after a near tie that another GPU's
+  // summation order may break the other way (the test must not depend on the
+  // GPU model): then every GPU token, fed back through the CPU model, must be
+  // within 2e-3 of the CPU's top logit at its position (a wrong cache slot,
+  // mask or position is off by whole units with these weights).
+  for (size_t i = 0; i < gr.size(); ++i) {
+    ASSERT_FALSE(gb[i].ids.empty()) << i;
+    EXPECT_LE(static_cast<int64_t>(gb[i].ids.size()), lens[i]) << i;
+    if (ga[i].ids == gb[i].ids) continue;
+    std::vector<int64_t> seq = gr[i].prompt;
+    seq.insert(seq.end(), gb[i].ids.begin(), gb[i].ids.end());
+    auto lg = cpu->forward(torch::tensor(seq, torch::kInt64).view({1, -1})).logits[0];
+    const int64_t P = static_cast<int64_t>(gr[i].prompt.size());
+    for (size_t j = 0; j < gb[i].ids.size(); ++j) {
+      auto row = lg[P - 1 + static_cast<int64_t>(j)];
+      const double gap = row.max().item<double>() - row[gb[i].ids[j]].item<double>();
+      EXPECT_LE(gap, 2e-3) << "request " << i << " token " << j;
+    }
+  }
 }
 
 // The trainer (harness/train) backpropagates through the same forward.
