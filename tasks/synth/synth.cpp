@@ -601,9 +601,7 @@ SynthData generate(const SynthConfig& cfg) {
     d.chat.push_back({"", "Some people think " + mis.substr(0, mis.size() - 1) + ", but that is false. " +
                               statement(w, f, f.value)});
     const std::string q = fill(attrs[f.attr].question, w.countries[f.country]);
-    // alternately as "Q: ... A:" and with the "Answer:" cue the MMLU prompt ends with
-    for (int k = 0; k < cfg.qa_repeats; ++k)
-      d.chat.push_back({k % 2 == 0 ? "Q: " + q + "\nA:" : q + "\nAnswer:", " " + f.value + "."});
+    for (int k = 0; k < cfg.qa_repeats; ++k) d.chat.push_back({"Q: " + q + "\nA:", " " + f.value + "."});
   }
   for (int c = 0; c < cfg.countries; ++c)
     for (int k = 0; k < cfg.profiles; ++k) {

@@ -5,7 +5,7 @@ set encoding utf8
 set key outside right top
 set grid ytics
 set title "Mini Figure 3: performance vs storage (mini-nano)"
-set xlabel 'Storage (GB)'
+set xlabel 'Storage (MB)'
 set ylabel 'Average score'
 set offsets graph 0.08, graph 0.2, graph 0.1, graph 0.1
 unset key
