@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "kernels/launch.cuh"
 #include "kernels/onebit_cuda.h"
 
 namespace bm::kernels::cuda {
@@ -252,18 +253,7 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const __grid_constant
 }
 
 // ---- launch helpers ----
-int grid_for(int64_t groups) {
-  static int sms = 0;
-  if (sms == 0) {
-    int dev = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (sms <= 0) sms = 132;
-  }
-  const int64_t want = (groups + kThreads - 1) / kThreads;
-  const int64_t cap = static_cast<int64_t>(sms) * 8;  // 8 resident blocks of 256 per SM
-  return static_cast<int>(want < 1 ? 1 : (want < cap ? want : cap));
-}
+int grid_for(int64_t items) { return cuda::grid_for(items, kThreads, 8); }  // 8 resident blocks of 256 per SM
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/launch.cuh"
 #include "kernels/select_cuda.h"
 
 namespace bm::kernels::cuda {
@@ -99,18 +100,7 @@ __global__ void init_kernel(SelectResult* st, unsigned long long k, unsigned lon
   for (int i = threadIdx.x; i < kMaxBins; i += blockDim.x) ghist[i] = 0;
 }
 
-int grid_for(int64_t items) {
-  static int sms = 0;
-  if (sms == 0) {
-    int dev = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (sms <= 0) sms = 132;
-  }
-  const int64_t want = (items + kThreads - 1) / kThreads;
-  const int64_t cap = static_cast<int64_t>(sms) * 4;  // 4 resident blocks of 512 per SM
-  return static_cast<int>(want < 1 ? 1 : (want < cap ? want : cap));
-}
+int grid_for(int64_t items) { return cuda::grid_for(items, kThreads, 4); }  // 4 resident blocks of 512 per SM
 
 }  // namespace
 
