@@ -416,17 +416,31 @@ TEST(Cli, InspectCountsParametersPerRole) {
 // The CPU path is checked against HF above; here CUDA must agree with it on
 // the same random weights, through the CUDA-only branches (additive masks,
 // GQA inside SDPA, packed contexts, left padding, dropping finished rows).
-TEST(Cuda, MatchesCpuPath) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+namespace {
+// A 3-layer Mistral-shaped model for the CUDA tests: GQA (8 query, 2 K/V
+// heads) and a sliding window of 9, so the CUDA-only branches are exercised.
+bm::ModelConfig cuda_test_config() {
   bm::ModelConfig c;
   c.architecture = "MistralForCausalLM";
   c.vocab_size = 512, c.hidden_size = 128, c.intermediate_size = 256, c.num_hidden_layers = 3;
   c.num_attention_heads = 8, c.num_key_value_heads = 2, c.head_dim = 16, c.sliding_window = 9;
   c.rope_theta = 20000, c.rms_norm_eps = 1e-5, c.max_position_embeddings = 128, c.eos_token_id = 2;
-  auto cpu = bm::Transformer::random_init(c, 11, torch::kCPU, torch::kFloat32);
+  return c;
+}
+// Random weights x5: larger logits, decisive argmaxes.
+std::map<std::string, torch::Tensor> decisive_weights(const bm::ModelConfig& c, uint64_t seed) {
   std::map<std::string, torch::Tensor> w;
-  for (auto& [n, t] : cpu->named_parameters()) w[n] = t * 5;  // larger weights: decisive argmaxes
-  cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  for (auto& [n, t] : bm::Transformer::random_init(c, seed, torch::kCPU, torch::kFloat32)->named_parameters())
+    w[n] = t * 5;
+  return w;
+}
+}  // namespace
+
+TEST(Cuda, MatchesCpuPath) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const bm::ModelConfig c = cuda_test_config();
+  const auto w = decisive_weights(c, 11);
+  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
   auto gpu = std::make_shared<bm::Transformer>(c, w, torch::Device(torch::kCUDA), torch::kFloat32);
   auto gpu16 = std::make_shared<bm::Transformer>(c, w, torch::Device(torch::kCUDA), torch::kBFloat16);
   c10::InferenceMode g;
@@ -722,15 +736,9 @@ TEST(Engine, BatchPlanFromSyntheticMemory) {
 // Continuous batching and auto sizing on the GPU (fp32: same ids as CPU).
 TEST(Cuda, ContinuousBatchingAndAutoSizing) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  bm::ModelConfig c;
-  c.architecture = "MistralForCausalLM";
-  c.vocab_size = 512, c.hidden_size = 128, c.intermediate_size = 256, c.num_hidden_layers = 3;
-  c.num_attention_heads = 8, c.num_key_value_heads = 2, c.head_dim = 16, c.sliding_window = 9;
-  c.rope_theta = 20000, c.rms_norm_eps = 1e-5, c.max_position_embeddings = 128, c.eos_token_id = 2;
-  auto cpu = bm::Transformer::random_init(c, 12, torch::kCPU, torch::kFloat32);
-  std::map<std::string, torch::Tensor> w;
-  for (auto& [n, t] : cpu->named_parameters()) w[n] = t * 5;
-  cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  const bm::ModelConfig c = cuda_test_config();
+  const auto w = decisive_weights(c, 12);
+  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
   auto gpu = std::make_shared<bm::Transformer>(c, w, torch::Device(torch::kCUDA), torch::kFloat32);
   auto tokens = torch::randint(3, 512, {9, 40}, torch::kInt64);
   std::vector<bm::Engine::TokenGenRequest> gr;
