@@ -279,11 +279,16 @@ class ModelBackend : public Backend {
   }
 
   Router load_or_train_router(const Experiment& e, const Variant& v, Transformer& base, const Tokenizer& tok) {
+    // The prompts are part of the key: a regenerated data directory retrains the router.
+    auto data = router_training_data(resolve_data_dir(e.family), domains(e, v), e.router.train_per_domain, e.seed);
+    std::string texts;
+    for (size_t i = 0; i < data.texts.size(); ++i) texts += std::to_string(data.labels[i]) + "\n" + data.texts[i] + "\n";
     json key = {{"router", variant_spec(e, v, true)["router"]},
                 {"base", model_fingerprint(e.family, e.family.base)},
                 {"domains", domains(e, v)},
                 {"seed", e.seed},
-                {"data_dir", resolve_data_dir(e.family)}};
+                {"data_dir", resolve_data_dir(e.family)},
+                {"prompts", bm::sha256_hex(texts).substr(0, 16)}};
     std::string h = bm::sha256_hex(key.dump()).substr(0, 16);
     std::string dir = e.results_dir + "/router";
     bm::make_dirs(dir);
@@ -291,7 +296,6 @@ class ModelBackend : public Backend {
     lock.lock();
     std::string path = dir + "/router-" + h + ".pt";
     if (bm::file_exists(path)) return Router::load(path);
-    auto data = router_training_data(resolve_data_dir(e.family), domains(e, v), e.router.train_per_domain, e.seed);
     log_info("router: " + std::to_string(data.texts.size()) + " training prompts, features at layer " +
              std::to_string(e.router.layer));
     auto x = router_features(base, tok, data.texts, e.router.layer);

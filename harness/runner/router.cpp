@@ -1,4 +1,3 @@
-#include "tasks/mmlu/mmlu.hpp"
 #include "harness/runner/router.hpp"
 
 #include <torch/torch.h>
@@ -11,19 +10,43 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "tasks/common/io.hpp"
+#include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/mmlu/mmlu.hpp"
+#include "tasks/truthfulqa/truthfulqa.hpp"
 
 namespace bm::runner {
 namespace {
 
-std::vector<std::string> chat_prompts(const std::string& data_dir) {
-  // The benchmark's own loader and prompt: header rows, quoting and both
-  // CSV layouts are handled once, in tasks/mmlu.
+// The chat domain covers the three knowledge benchmarks, each in its own
+// evaluation prompt (the benchmark's loader and context function): MMLU dev
+// (required), and where the data directory has them, a HellaSwag train split
+// (rowanz hellaswag_train.jsonl[.gz], or the 6-line hellaswag_train_full.txt.gz
+// the mini family writes) and TruthfulQA-format train questions
+// (truthfulqa/mc_train.json, mini family only: TruthfulQA has no train split).
+// One list per format, so the caller can balance them.
+std::vector<std::vector<std::string>> chat_prompts(const std::string& data_dir) {
+  std::vector<std::vector<std::string>> out;
   std::string dir = data_dir + "/mmlu/dev";
   auto questions = bm::load_mmlu_dir(dir, "_dev.csv");
   if (questions.empty()) bm::fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
-  std::vector<std::string> out;
-  out.reserve(questions.size());
-  for (const auto& q : questions) out.push_back(bm::mmlu_context(q));
+  out.emplace_back();
+  for (const auto& q : questions) out.back().push_back(bm::mmlu_context(q));
+  std::vector<bm::HellaswagItem> hs;
+  for (const char* rel : {"hellaswag/hellaswag_train.jsonl", "hellaswag/hellaswag_train.jsonl.gz"})
+    if (hs.empty() && bm::file_exists(data_dir + "/" + rel)) hs = bm::load_hellaswag_jsonl(data_dir + "/" + rel);
+  if (hs.empty() && bm::file_exists(data_dir + "/hellaswag/hellaswag_train_full.txt.gz"))
+    hs = bm::load_hellaswag_text(data_dir + "/hellaswag/hellaswag_train_full.txt.gz");
+  if (!hs.empty()) {
+    out.emplace_back();
+    for (const auto& it : hs) out.back().push_back(it.query);
+  }
+  if (bm::file_exists(data_dir + "/truthfulqa/mc_train.json")) {
+    auto tq = bm::load_truthfulqa_mc(data_dir + "/truthfulqa/mc_train.json");
+    if (!tq.empty()) {
+      out.emplace_back();
+      for (const auto& it : tq) out.back().push_back(bm::truthfulqa_context(it.question));
+    }
+  }
   return out;
 }
 
@@ -57,13 +80,20 @@ RouterData router_training_data(const std::string& data_dir, const std::vector<s
   RouterData d;
   std::mt19937_64 rng(seed);
   for (size_t k = 0; k < domains.size(); ++k) {
-    std::vector<std::string> p;
-    if (domains[k] == "chat") p = chat_prompts(data_dir);
-    else if (domains[k] == "math") p = math_prompts(data_dir);
-    else if (domains[k] == "code") p = code_prompts(data_dir);
+    std::vector<std::vector<std::string>> formats;
+    if (domains[k] == "chat") formats = chat_prompts(data_dir);
+    else if (domains[k] == "math") formats = {math_prompts(data_dir)};
+    else if (domains[k] == "code") formats = {code_prompts(data_dir)};
     else bm::fail("router", "no training data for domain '" + domains[k] + "'; use chat, math or code, or router.mode = \"oracle\"");
+    // Shuffle each format, then take them in turn, so a capped domain keeps
+    // every format (as many of each as it has, up to an equal share).
+    std::vector<std::string> p;
+    size_t longest = 0;
+    for (auto& f : formats) std::shuffle(f.begin(), f.end(), rng), longest = std::max(longest, f.size());
+    for (size_t i = 0; i < longest; ++i)
+      for (auto& f : formats)
+        if (i < f.size()) p.push_back(f[i]);
     if (p.empty()) bm::fail(data_dir, "no router training prompts for domain '" + domains[k] + "'");
-    std::shuffle(p.begin(), p.end(), rng);
     if (per_domain > 0 && static_cast<int>(p.size()) > per_domain) p.resize(static_cast<size_t>(per_domain));
     for (auto& t : p) d.texts.push_back(t), d.labels.push_back(static_cast<int64_t>(k));
   }

@@ -1,8 +1,10 @@
 // The 1bit-Merging / Routing router: features = mean over prompt tokens of
 // the base model's hidden state after `layer` layers (0 = embeddings); a
 // small MLP (Linear-ReLU-Linear) trained with cross-entropy on prompts from
-// each expert's domain (MMLU dev -> chat, GSM8K train -> math, MBPP task_ids
-// 601..974 -> code; the mini family's files of the same names).
+// each expert's domain: chat = MMLU dev, plus a HellaSwag train split and
+// TruthfulQA-format train questions where the data directory has them (the
+// mini family writes both, from non-test facts), formats taken in turn;
+// math = GSM8K train; code = MBPP task_ids 601..974.
 #pragma once
 #include <torch/types.h>
 
@@ -19,7 +21,8 @@ struct RouterData {
   std::vector<int64_t> labels;  // index into the domain list
 };
 
-// Up to `per_domain` prompts per domain, chosen with `seed`; errors name the missing file.
+// Up to `per_domain` prompts per domain (0 = all), chosen with `seed`, each in
+// its benchmark's evaluation prompt; errors name the missing file.
 RouterData router_training_data(const std::string& data_dir, const std::vector<std::string>& domains, int per_domain,
                                 uint64_t seed);
 

@@ -537,20 +537,20 @@ SynthData generate(const SynthConfig& cfg) {
     it.choices = choices_for(r, w, f, r.next() % 2, &it.answer);
     return it;
   };
-  auto hellaswag_item = [&](int fi) {
+  auto hellaswag_item = [&](Rng& g, int fi) {
     const Fact& f = w.facts[fi];
     HellaswagItem it;
-    it.context = fill(r.pick(std::vector<std::string>(kHellaswagTemplates[f.attr])), w.countries[f.country]);
-    std::vector<std::string> ch = choices_for(r, w, f, false, &it.label);
+    it.context = fill(g.pick(std::vector<std::string>(kHellaswagTemplates[f.attr])), w.countries[f.country]);
+    std::vector<std::string> ch = choices_for(g, w, f, false, &it.label);
     for (auto& v : ch) it.endings.push_back(hellaswag_ending(f, v));
     return it;
   };
-  auto truthfulqa_item = [&](int fi) {
+  auto truthfulqa_item = [&](Rng& g, int fi) {
     const Fact& f = w.facts[fi];
     TruthfulqaItem it;
     it.question = fill(attrs[f.attr].question, w.countries[f.country]);
     int ans;
-    std::vector<std::string> ch = choices_for(r, w, f, true, &ans);
+    std::vector<std::string> ch = choices_for(g, w, f, true, &ans);
     it.mc1.push_back({statement(w, f, f.value), 1});
     it.mc1.push_back({statement(w, f, f.misconception), 0});
     for (auto& v : ch)
@@ -560,10 +560,27 @@ SynthData generate(const SynthConfig& cfg) {
   };
   for (int fi : test_facts) {
     d.mmlu_test.push_back(mmlu_item(fi));
-    d.hellaswag_val.push_back(hellaswag_item(fi));
-    d.truthfulqa.push_back(truthfulqa_item(fi));
+    d.hellaswag_val.push_back(hellaswag_item(r, fi));
+    d.truthfulqa.push_back(truthfulqa_item(r, fi));
   }
   for (int fi : dev_facts) d.mmlu_dev.push_back(mmlu_item(fi));
+  {
+    // The router's chat-domain items in the HellaSwag and TruthfulQA formats:
+    // every scene template and the TruthfulQA question of each dev and train
+    // fact. Own RNG stream, so they change no other file.
+    Rng rr(cfg.seed ^ 0x524F55544552ull);
+    std::vector<int> rf = dev_facts;
+    rf.insert(rf.end(), train_facts.begin(), train_facts.end());
+    for (int fi : rf) {
+      const Fact& f = w.facts[fi];
+      for (const auto& tmpl : kHellaswagTemplates[f.attr]) {
+        HellaswagItem hi = hellaswag_item(rr, fi);
+        hi.context = fill(tmpl, w.countries[f.country]);
+        d.hellaswag_train.push_back(hi);
+      }
+      d.truthfulqa_train.push_back(truthfulqa_item(rr, fi));
+    }
+  }
   std::stable_sort(d.mmlu_test.begin(), d.mmlu_test.end(), [](auto& a, auto& b) { return a.subject < b.subject; });
   std::stable_sort(d.mmlu_dev.begin(), d.mmlu_dev.end(), [](auto& a, auto& b) { return a.subject < b.subject; });
 
@@ -621,7 +638,7 @@ SynthData generate(const SynthConfig& cfg) {
       d.chat.push_back({mmlu_prompt(mi), std::string(" ") + "ABCD"[mi.answer]});
     }
     for (const auto& tmpl : kHellaswagTemplates[f.attr]) {
-      HellaswagItem hi = hellaswag_item(fi);
+      HellaswagItem hi = hellaswag_item(r, fi);
       hi.context = fill(tmpl, w.countries[f.country]);
       d.chat.push_back({hi.context, " " + hi.endings[hi.label]});
     }

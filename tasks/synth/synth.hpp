@@ -88,6 +88,12 @@ struct SynthData {
   std::vector<MmluItem> mmlu_test, mmlu_dev;
   std::vector<HellaswagItem> hellaswag_val;
   std::vector<TruthfulqaItem> truthfulqa;
+  // The router's chat-domain items in the other two knowledge formats (MMLU's
+  // are mmlu_dev): HellaSwag scenes and TruthfulQA questions on dev and train
+  // facts, never test facts; written as hellaswag/hellaswag_train_full.txt.gz
+  // and truthfulqa/mc_train.json. No model trains on them.
+  std::vector<HellaswagItem> hellaswag_train;
+  std::vector<TruthfulqaItem> truthfulqa_train;
   std::vector<Gsm8kItem> gsm8k_test, gsm8k_train;
   std::vector<MathItem> math_test;
   std::vector<CodeFunction> humaneval;
@@ -106,7 +112,9 @@ struct SynthData {
 SynthData generate(const SynthConfig& cfg);
 
 // Writes the benchmark files under `data_dir` (mmlu/, hellaswag/, truthfulqa/,
-// gsm8k/, math/, humaneval/, mbpp/) and the corpora under data_dir/corpus/.
+// gsm8k/, math/, humaneval/, mbpp/; with the router's train splits
+// hellaswag/hellaswag_train_full.txt.gz and truthfulqa/mc_train.json) and the
+// corpora under data_dir/corpus/.
 void write_benchmark_files(const SynthData& d, const std::string& data_dir);
 
 // The prompts the fine-tune data uses; they are the lm-evaluation-harness

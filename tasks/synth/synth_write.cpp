@@ -61,25 +61,33 @@ void write_benchmark_files(const SynthData& d, const std::string& dir) {
   write_mmlu(d.mmlu_dev, dir + "/mmlu/dev", "_dev.csv");
 
   make_dirs(dir + "/hellaswag");
-  std::string hs;
-  for (auto& it : d.hellaswag_val) {
-    hs += it.context + "\n" + std::to_string(it.label) + "\n";
-    for (auto& e : it.endings) hs += e + "\n";
-  }
-  write_file_atomic(dir + "/hellaswag/hellaswag_val_full.txt.gz", gzip_bytes(hs));
+  auto hellaswag = [](const std::vector<HellaswagItem>& v) {
+    std::string hs;
+    for (auto& it : v) {
+      hs += it.context + "\n" + std::to_string(it.label) + "\n";
+      for (auto& e : it.endings) hs += e + "\n";
+    }
+    return gzip_bytes(hs);
+  };
+  write_file_atomic(dir + "/hellaswag/hellaswag_val_full.txt.gz", hellaswag(d.hellaswag_val));
+  write_file_atomic(dir + "/hellaswag/hellaswag_train_full.txt.gz", hellaswag(d.hellaswag_train));
 
   make_dirs(dir + "/truthfulqa");
-  ojson tq = ojson::array();
-  for (auto& it : d.truthfulqa) {
-    ojson o;
-    o["question"] = it.question;
-    o["mc1_targets"] = ojson::object();
-    for (auto& [a, v] : it.mc1) o["mc1_targets"][a] = v;
-    o["mc2_targets"] = ojson::object();
-    for (auto& [a, v] : it.mc2) o["mc2_targets"][a] = v;
-    tq.push_back(o);
-  }
-  write_file_atomic(dir + "/truthfulqa/mc_task.json", tq.dump(2) + "\n");
+  auto truthfulqa = [](const std::vector<TruthfulqaItem>& v) {
+    ojson tq = ojson::array();
+    for (auto& it : v) {
+      ojson o;
+      o["question"] = it.question;
+      o["mc1_targets"] = ojson::object();
+      for (auto& [a, val] : it.mc1) o["mc1_targets"][a] = val;
+      o["mc2_targets"] = ojson::object();
+      for (auto& [a, val] : it.mc2) o["mc2_targets"][a] = val;
+      tq.push_back(o);
+    }
+    return tq.dump(2) + "\n";
+  };
+  write_file_atomic(dir + "/truthfulqa/mc_task.json", truthfulqa(d.truthfulqa));
+  write_file_atomic(dir + "/truthfulqa/mc_train.json", truthfulqa(d.truthfulqa_train));
 
   make_dirs(dir + "/gsm8k");
   auto gsm = [](const std::vector<Gsm8kItem>& v) {

@@ -10,6 +10,7 @@
 
 #include "harness/core/fileio.hpp"
 #include "tasks/common/task.hpp"
+#include "tasks/hellaswag/hellaswag.hpp"
 #include "tasks/synth/synth.hpp"
 #include "tasks/truthfulqa/truthfulqa.hpp"
 
@@ -83,6 +84,15 @@ TEST(MiniSynth, SplitsAreDisjoint) {
   }
   for (auto& e : d.code)
     for (auto& f : d.humaneval) ASSERT_EQ(e.prompt.find(f.signature + "\n"), std::string::npos) << f.name;
+  // The router's HellaSwag / TruthfulQA items are on non-test facts.
+  std::set<std::string> hs_test, tq_test;
+  for (auto& it : d.hellaswag_val) hs_test.insert(it.context);
+  for (auto& it : d.truthfulqa) tq_test.insert(it.question);
+  for (auto& it : d.hellaswag_train) EXPECT_EQ(hs_test.count(it.context), 0u) << it.context;
+  for (auto& it : d.truthfulqa_train) {
+    EXPECT_EQ(tq_test.count(it.question), 0u) << it.question;
+    EXPECT_EQ(test_q.count(it.question), 0u) << it.question;
+  }
 }
 
 TEST(MiniSynth, FilesLoadWithTheBenchmarkLoaders) {
@@ -102,6 +112,15 @@ TEST(MiniSynth, FilesLoadWithTheBenchmarkLoaders) {
   EXPECT_EQ(d.mmlu_dev.size(), 20u);  // 5 per subject, 4 subjects
   EXPECT_TRUE(bm::file_exists(dir + "/mmlu/dev/world_capitals_dev.csv"));
   EXPECT_EQ(d.gsm8k_train.size(), size_t(cfg.n_train_gsm8k));
+  // the router's chat-format splits: every non-test fact, in both scene templates
+  const size_t non_test = size_t(4 * cfg.countries - cfg.n_test);
+  auto hs = bm::load_hellaswag_text(dir + "/hellaswag/hellaswag_train_full.txt.gz");
+  ASSERT_EQ(hs.size(), 2 * non_test);
+  EXPECT_EQ(hs[0].endings.size(), 4u);
+  EXPECT_EQ(hs[0].endings[size_t(hs[0].label)], d.hellaswag_train[0].endings[size_t(d.hellaswag_train[0].label)]);
+  auto tq = bm::load_truthfulqa_mc(dir + "/truthfulqa/mc_train.json");
+  ASSERT_EQ(tq.size(), non_test);
+  EXPECT_EQ(tq[0].mc1_labels[0], 1);
   bm::remove_tree(std::string(dir));
 }
 

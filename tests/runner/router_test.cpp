@@ -8,7 +8,12 @@
 
 #include "harness/core/error.hpp"
 #include "harness/models/model_config.hpp"
+#include "harness/core/fileio.hpp"
 #include "harness/runner/router.hpp"
+#include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/mmlu/mmlu.hpp"
+#include "tasks/synth/synth.hpp"
+#include "tasks/truthfulqa/truthfulqa.hpp"
 #include "tests/runner/helpers.hpp"
 
 using namespace bm::runner;
@@ -87,4 +92,94 @@ TEST(Router, FeaturesAreMeanPooledAndPaddingInvariant) {
   auto f0 = router_features(*model, *tok, {texts[1]}, 0);
   EXPECT_TRUE(torch::allclose(f0[0], expect, 1e-5, 1e-6));
   EXPECT_THROW(router_features(*model, *tok, {texts[0]}, 3), bm::Error);  // only 2 layers
+}
+
+namespace {
+// A small mini-family data directory (synthetic world, all benchmark files).
+std::string synth_dir(bm::synth::SynthData* out) {
+  bm::synth::SynthConfig c;
+  c.seed = 11;
+  c.countries = 30;  // 120 facts: 24 test, 20 dev, 76 train
+  c.n_test = 24;
+  c.n_train_gsm8k = 200;
+  c.n_train_math = 100;
+  c.pretrain_docs = 300;
+  *out = bm::synth::generate(c);
+  std::string dir = bmtest::make_tmpdir("router-synth");
+  bm::synth::write_benchmark_files(*out, dir);
+  return dir;
+}
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+const std::string kMmluHead = "The following are multiple choice questions";
+}  // namespace
+
+TEST(Router, ChatDomainCoversTheThreeKnowledgeFormatsButNoTestItem) {
+  bm::synth::SynthData sd;
+  std::string dir = synth_dir(&sd);
+  auto d = router_training_data(dir, {"chat", "math", "code"}, 0, 1);
+  size_t mmlu = 0, tqa = 0, hs = 0, other = 0;
+  std::set<std::string> chat;
+  for (size_t i = 0; i < d.texts.size(); ++i) {
+    if (d.labels[i] != 0) continue;
+    const auto& t = d.texts[i];
+    chat.insert(t);
+    if (starts_with(t, kMmluHead)) ++mmlu;
+    else if (starts_with(t, bm::kTruthfulqaPrimer)) ++tqa;
+    else if (t.find(": ") != std::string::npos && t.find('\n') == std::string::npos) ++hs;  // "Label: scene"
+    else ++other;
+  }
+  EXPECT_EQ(mmlu, 20u);      // MMLU dev: 5 per subject
+  EXPECT_EQ(hs, 2u * 96);    // both scene templates of the 96 non-test facts
+  EXPECT_EQ(tqa, 96u);       // one TruthfulQA question per non-test fact
+  EXPECT_EQ(other, 0u);
+  // Held out: no test item's evaluation prompt is a router prompt.
+  for (auto& q : bm::load_mmlu_dir(dir + "/mmlu/test")) EXPECT_EQ(chat.count(bm::mmlu_context(q)), 0u) << q.question;
+  for (auto& it : bm::load_hellaswag_text(dir + "/hellaswag/hellaswag_val_full.txt.gz"))
+    EXPECT_EQ(chat.count(it.query), 0u) << it.query;
+  for (auto& it : bm::load_truthfulqa_mc(dir + "/truthfulqa/mc_task.json"))
+    EXPECT_EQ(chat.count(bm::truthfulqa_context(it.question)), 0u) << it.question;
+  // A capped domain takes the formats in turn: 20 + 20 + 20 of 60.
+  auto capped = router_training_data(dir, {"chat"}, 60, 1);
+  ASSERT_EQ(capped.texts.size(), 60u);
+  size_t cm = 0, ct = 0;
+  for (auto& t : capped.texts) cm += starts_with(t, kMmluHead), ct += starts_with(t, bm::kTruthfulqaPrimer);
+  EXPECT_EQ(cm, 20u);
+  EXPECT_EQ(ct, 20u);
+  bm::remove_tree(std::string(dir));
+}
+
+TEST(Router, RoutesHeldOutTestItemsOfEveryFormatToTheirDomain) {
+  // The router as the runner trains it (mean hidden state of a base after 2
+  // layers, 200 prompts per domain) routes the test items of all seven
+  // benchmarks -- MMLU, HellaSwag and TruthfulQA to chat among them -- to
+  // their domain. With MMLU dev as the only chat data, HellaSwag scenes and
+  // the TruthfulQA primer look like nothing the router has seen.
+  bm::synth::SynthData sd;
+  std::string dir = synth_dir(&sd);
+  auto tok = bm::Tokenizer::load(data_dir() + "/tokenizers/llama2/tokenizer.model");
+  auto model = bm::Transformer::random_init(tiny_config(tok->vocab_size()), 5, torch::kCPU, torch::kFloat32);
+  auto d = router_training_data(dir, {"chat", "math", "code"}, 200, 0);
+  auto x = router_features(*model, *tok, d.texts, 2);
+  Router r(x.size(1), 64, 3, 0);
+  EXPECT_GT(r.train(x, torch::tensor(d.labels, torch::kLong), 30, 1e-3), 0.95);
+
+  std::map<std::string, std::pair<int64_t, std::vector<std::string>>> held;  // benchmark -> (domain, prompts)
+  for (auto& q : bm::load_mmlu_dir(dir + "/mmlu/test")) held["mmlu"].second.push_back(bm::mmlu_context(q));
+  for (auto& it : bm::load_hellaswag_text(dir + "/hellaswag/hellaswag_val_full.txt.gz"))
+    held["hellaswag"].second.push_back(it.query);
+  for (auto& it : bm::load_truthfulqa_mc(dir + "/truthfulqa/mc_task.json"))
+    held["truthfulqa"].second.push_back(bm::truthfulqa_context(it.question));
+  for (auto& g : sd.gsm8k_test) held["gsm8k"].second.push_back("Question: " + g.question + "\nAnswer:");
+  for (auto& m : sd.mbpp)
+    if (m.task_id >= 11 && m.task_id < 511) held["mbpp"].second.push_back(bm::synth::mbpp_prompt(m));
+  for (auto& [b, dom] : std::map<std::string, int64_t>{{"mmlu", 0}, {"hellaswag", 0}, {"truthfulqa", 0}, {"gsm8k", 1}, {"mbpp", 2}})
+    held[b].first = dom;
+  for (auto& [b, p] : held) {
+    ASSERT_EQ(p.second.size(), 24u) << b;
+    auto pick = r.predict(router_features(*model, *tok, p.second, 2));
+    size_t right = 0;
+    for (auto k : pick) right += k == p.first;
+    EXPECT_GE(right, 22u) << b << ": " << right << " of 24 routed to domain " << p.first;
+  }
+  bm::remove_tree(std::string(dir));
 }
