@@ -625,7 +625,6 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   auto gen = torch::zeros({R, ce}, i64);
   auto col_t = torch::zeros({1}, i64);
   auto state = torch::zeros({3, R}, i64);
-  auto ar = torch::arange(cache_len, i64).view({1, cache_len});
   std::vector<int64_t> start(static_cast<size_t>(R), 0), wpos(static_cast<size_t>(R), 0);
   std::vector<int64_t> slot_req(static_cast<size_t>(R), -1);  // request index, -1 = empty
   std::vector<int64_t> produced(static_cast<size_t>(R), 0);   // tokens written to gen (checked or not)
@@ -730,10 +729,8 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   // device, no host sync, same shapes every step of a (rows, S) pair.
   auto step = [&](int64_t S) {
     auto w_t = state.select(0, 0), start_t = state.select(0, 1), inc_t = state.select(0, 2);
-    auto arS = ar.narrow(1, 0, S);
     ForwardOptions so;
-    so.positions = (w_t - start_t).view({Rcur, 1});
-    so.attention_mask = (arS >= start_t.view({Rcur, 1})) & (arS <= w_t.view({Rcur, 1}));
+    so.row_start = start_t;  // keys [start, w] at positions w - start (fused decode step on CUDA)
     so.cache = &cache;
     so.cache_pos = S - 1;
     so.cache_rows = w_t;

@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <set>
 
@@ -19,6 +20,7 @@
 #include "harness/core/safetensors.hpp"
 #include "harness/models/checkpoint.hpp"
 #include "harness/models/arch.hpp"
+#include "kernels/decode.hpp"
 
 namespace bm {
 namespace {
@@ -89,6 +91,34 @@ Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch:
   inv_freq_ = 1.0 / at::pow(config_.rope_theta, torch::arange(0, D, 2, torch::kInt64).to(torch::kFloat32) /
                                                     static_cast<double>(D));
   inv_freq_ = inv_freq_.to(device_);
+  const char* env = std::getenv("BITMERGE_FUSED_DECODE");
+  const bool env_off = env && std::string(env) == "0";
+  if (device_.is_cuda() && !env_off &&
+      kernels::decode_kernels_cover(D, config_.num_attention_heads / config_.num_key_value_heads, dtype_))
+    set_fused_decode(true);
+}
+
+void Transformer::set_fused_decode(bool on) {
+  if (on && qkv_w_.empty()) {
+    torch::NoGradGuard no_grad;
+    for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+      auto fuse = [&](std::vector<const char*> parts, std::vector<torch::Tensor>& dst) {
+        std::vector<torch::Tensor> ts;
+        for (const char* p : parts) ts.push_back(weights_.at(layer_name(l, p)));
+        auto f = at::cat(ts, 0);
+        int64_t off = 0;
+        for (size_t i = 0; i < parts.size(); ++i) {
+          const int64_t n = ts[i].size(0);
+          weights_[layer_name(l, parts[i])] = f.narrow(0, off, n);
+          off += n;
+        }
+        dst.push_back(f);
+      };
+      fuse({"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"}, qkv_w_);
+      fuse({"mlp.gate_proj.weight", "mlp.up_proj.weight"}, gate_up_w_);
+    }
+  }
+  fused_decode_ = on;
 }
 
 std::shared_ptr<Transformer> Transformer::load(const std::string& model_dir, torch::Device device, torch::Dtype dtype) {
@@ -150,16 +180,24 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   KVCache* cache = opts.cache;
   const int64_t past = cache ? opts.cache_pos : 0;
   const bool per_row = opts.cache_rows.has_value();
-  if (per_row && (!cache || T != 1 || !opts.attention_mask))
-    fail("forward", "cache_rows needs a cache, one token per row and an attention_mask");
+  if (per_row && (!cache || T != 1 || (!opts.attention_mask && !opts.row_start)))
+    fail("forward", "cache_rows needs a cache, one token per row and an attention_mask or row_start");
+  if (opts.row_start && !per_row) fail("forward", "row_start needs cache_rows (one-token-per-row decoding)");
   const int64_t S = past + (per_row ? 1 : T);  // keys visible to this step
   if (cache && S > cache->max_len)
     fail("forward", "KV cache of " + std::to_string(cache->max_len) + " slots too short for " + std::to_string(S) +
                         " tokens; make a larger cache");
+  if (per_row && opts.row_start && fused_decode_ && opts.output_hidden_layer < 0) return decode_fused(tokens, opts);
   const auto i64 = torch::TensorOptions().device(device_).dtype(torch::kInt64);
 
-  torch::Tensor positions = opts.positions ? opts.positions->to(device_, torch::kInt64)
-                                           : (torch::arange(past, S, i64).unsqueeze(0).expand({B, T}));
+  torch::Tensor row_slot, row_first;  // [B, 1] with row_start
+  if (opts.row_start) {
+    row_slot = opts.cache_rows->to(device_, torch::kInt64).view({B, 1});
+    row_first = opts.row_start->to(device_, torch::kInt64).view({B, 1});
+  }
+  torch::Tensor positions = opts.positions   ? opts.positions->to(device_, torch::kInt64)
+                            : opts.row_start ? row_slot - row_first
+                                             : (torch::arange(past, S, i64).unsqueeze(0).expand({B, T}));
   torch::Tensor kv_pos;  // [B, S]
   torch::Tensor rows_idx;  // [B, 1] per-row write slots
   if (per_row) {
@@ -199,7 +237,13 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
     mask = mask & win;
   }
   if (per_row) {  // the caller's mask is exact: no causal/self additions
-    auto am = opts.attention_mask->to(device_, torch::kBool);
+    torch::Tensor am;
+    if (opts.attention_mask) {
+      am = opts.attention_mask->to(device_, torch::kBool);
+    } else {
+      auto ar = torch::arange(S, i64).view({1, S});
+      am = (ar >= row_first) & (ar <= row_slot);
+    }
     if (am.dim() != 2 || am.size(0) != B || am.size(1) != S)
       fail("forward", "attention_mask must be [B, cache_pos + 1=" + std::to_string(S) + "], got " + shape_of(am));
     mask = am.unsqueeze(1);  // [B, 1, S]
@@ -284,6 +328,47 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
     if (opts.output_hidden_layer == l + 1) out.hidden = x;
   }
   auto fin = rms_norm(x, weights_.at("model.norm.weight"), c.rms_norm_eps);
+  if (opts.skip_logits) {
+    out.final_hidden = fin;
+  } else {
+    out.logits = lm_head(fin);
+    if (device_.is_cpu() && out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
+  }
+  return out;
+}
+
+// One token per row against the per-row cache (see set_fused_decode). Same
+// values as the unfused path up to reduction order: residual adds, norms,
+// RoPE and SiLU*up round to the model dtype at the same points; attention
+// scores and softmax stay in fp32 (as SDPA).
+ForwardOutput Transformer::decode_fused(const torch::Tensor& tokens, const ForwardOptions& opts) const {
+  const auto& c = config_;
+  const int64_t B = tokens.size(0), H = c.hidden_size;
+  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads, D = c.head_dim;
+  KVCache* cache = opts.cache;
+  const int64_t S = opts.cache_pos + 1;
+  auto slot = opts.cache_rows->to(device_, torch::kInt64).reshape({B}).contiguous();
+  auto first = opts.row_start->to(device_, torch::kInt64).reshape({B}).contiguous();
+  cache->pos.scatter_(1, slot.view({B, 1}), (slot - first).view({B, 1}));
+  const int64_t window = c.sliding_window > 0 ? c.sliding_window : 0;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  auto x = at::embedding(weights_.at("model.embed_tokens.weight"), tokens.reshape({B}));
+  torch::Tensor pending;  // the MLP output of the previous layer, added by the next norm
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    auto W = [&](const char* s) -> const torch::Tensor& { return weights_.at(layer_name(l, s)); };
+    auto h = kernels::add_rms_norm(x, pending, W("input_layernorm.weight"), c.rms_norm_eps);
+    auto qkv = at::linear(h, qkv_w_[static_cast<size_t>(l)]);
+    auto q = kernels::rope_qkv_to_cache(qkv, nh, nkv, D, slot, first, inv_freq_, cache->k[static_cast<size_t>(l)],
+                                        cache->v[static_cast<size_t>(l)]);
+    auto a = kernels::decode_attention(q, cache->k[static_cast<size_t>(l)], cache->v[static_cast<size_t>(l)], slot,
+                                       first, S, window, scale);
+    auto o = at::linear(a, W("self_attn.o_proj.weight"));
+    h = kernels::add_rms_norm(x, o, W("post_attention_layernorm.weight"), c.rms_norm_eps);
+    auto g = kernels::silu_mul(at::linear(h, gate_up_w_[static_cast<size_t>(l)]));
+    pending = at::linear(g, W("mlp.down_proj.weight"));
+  }
+  auto fin = kernels::add_rms_norm(x, pending, weights_.at("model.norm.weight"), c.rms_norm_eps).view({B, 1, H});
+  ForwardOutput out;
   if (opts.skip_logits) {
     out.final_hidden = fin;
   } else {

@@ -48,6 +48,11 @@ struct ForwardOptions {
   // must allow row b exactly its own valid keys (including cache_rows[b]);
   // no implicit causal/self key is added.
   std::optional<torch::Tensor> cache_rows;
+  // With cache_rows: [B] int64, row b's first valid slot. Row b then sees
+  // exactly slots [row_start[b], cache_rows[b]] (within the sliding window) at
+  // position cache_rows[b] - row_start[b]; attention_mask and positions may be
+  // left out. This is the form the fused decode step takes (set_fused_decode).
+  std::optional<torch::Tensor> row_start;
 };
 
 struct ForwardOutput {
@@ -82,12 +87,28 @@ class Transformer {
   std::map<std::string, torch::Tensor>& named_parameters() { return weights_; }
   const std::map<std::string, torch::Tensor>& named_parameters() const { return weights_; }
 
+  // The fused decode step (kernels/decode.hpp): one-token-per-row forwards
+  // with cache_rows + row_start run RMSNorm (residual add folded in),
+  // RoPE + cache write, flash-decoding attention over each row's own keys and
+  // SiLU*up as single kernels, with q/k/v and gate/up as one GEMM each. Turning
+  // it on stores q|k|v and gate|up of every layer in one tensor each; the
+  // named parameters become views of them (in-place updates still reach the
+  // forward; replacing a map entry would not, so do not). On by default for
+  // 16-bit CUDA models whose head_dim / GQA the kernels cover, unless
+  // BITMERGE_FUSED_DECODE=0; elsewhere it runs the libtorch references (tests).
+  void set_fused_decode(bool on);
+  bool fused_decode() const { return fused_decode_; }
+
  private:
   ModelConfig config_;
   std::map<std::string, torch::Tensor> weights_;
   torch::Device device_;
   torch::Dtype dtype_;
   torch::Tensor inv_freq_;  // RoPE [D/2] fp32 on device_, computed once
+  bool fused_decode_ = false;
+  std::vector<torch::Tensor> qkv_w_, gate_up_w_;  // per layer, when fused
+
+  ForwardOutput decode_fused(const torch::Tensor& tokens, const ForwardOptions& opts) const;
 };
 
 }  // namespace bm

@@ -430,8 +430,8 @@ bm::ModelConfig cuda_test_config() {
 // Random weights x5: larger logits, decisive argmaxes.
 std::map<std::string, torch::Tensor> decisive_weights(const bm::ModelConfig& c, uint64_t seed) {
   std::map<std::string, torch::Tensor> w;
-  for (auto& [n, t] : bm::Transformer::random_init(c, seed, torch::kCPU, torch::kFloat32)->named_parameters())
-    w[n] = t * 5;
+  auto m = bm::Transformer::random_init(c, seed, torch::kCPU, torch::kFloat32);  // held: the loop reads its map
+  for (auto& [n, t] : m->named_parameters()) w[n] = t * 5;
   return w;
 }
 }  // namespace
@@ -489,6 +489,127 @@ TEST(Cuda, MatchesCpuPath) {
       EXPECT_LE(gap, 2e-3) << "request " << i << " token " << j;
     }
   }
+}
+
+// The fused decode step (kernels/decode.hpp), here on the CPU through the
+// libtorch references: the same values as the unfused per-row path, through
+// GQA, the sliding window, rows at different slots and starts, weights
+// updated in place after fusing, and the engine's continuous batching.
+TEST(Engine, FusedDecodeEqualsUnfusedPath) {
+  const bm::ModelConfig c = cuda_test_config();
+  const auto w = decisive_weights(c, 13);
+  auto plain = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  auto fused = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  ASSERT_FALSE(fused->fused_decode()) << "fp32 CPU models stay unfused by default";
+  fused->set_fused_decode(true);
+  ASSERT_TRUE(fused->fused_decode());
+  for (auto& [n, t] : plain->named_parameters()) EXPECT_TRUE(torch::equal(t, fused->named_parameters().at(n))) << n;
+  c10::InferenceMode g;
+  // In-place updates of the named parameters (the routed bank's way) reach the fused weights.
+  for (const char* n : {"model.layers.1.self_attn.k_proj.weight", "model.layers.2.mlp.up_proj.weight"}) {
+    plain->named_parameters().at(n).mul_(0.5);
+    fused->named_parameters().at(n).mul_(0.5);
+  }
+  auto tokens = torch::randint(3, 512, {3, 20}, torch::kInt64);
+  auto ca = plain->make_cache(3, 40), cb = fused->make_cache(3, 40);
+  // Prefill as the engine does: row b left-padded by start[b] slots, positions from 0 at start[b].
+  auto start = torch::tensor(std::vector<int64_t>{0, 3, 6});
+  auto ar = torch::arange(20, torch::kInt64).view({1, 20});
+  bm::ForwardOptions pf;
+  pf.attention_mask = ar >= start.view({3, 1});
+  pf.positions = (ar - start.view({3, 1})).clamp_min(0);
+  pf.cache = &ca;
+  plain->forward(tokens, pf);
+  pf.cache = &cb;
+  fused->forward(tokens, pf);
+  auto slot = torch::tensor(std::vector<int64_t>{20, 20, 20});
+  auto tok = torch::randint(3, 512, {3, 1}, torch::kInt64);
+  for (int step = 0; step < 14; ++step) {  // past the window of 9 keys
+    bm::ForwardOptions so;
+    so.cache_rows = slot;
+    so.row_start = start;
+    so.cache_pos = slot.max().item<int64_t>();
+    so.cache = &ca;
+    auto la = plain->forward(tok, so).logits;
+    so.cache = &cb;
+    auto lb = fused->forward(tok, so).logits;
+    ASSERT_EQ(la.sizes(), lb.sizes());
+    EXPECT_LE((la - lb).abs().max().item<double>(), 1e-4 * la.abs().max().item<double>()) << "step " << step;
+    tok = la.argmax(-1);
+    slot = slot + 1;
+  }
+  for (int l = 0; l < 3; ++l) {
+    EXPECT_LE((ca.k[l] - cb.k[l]).abs().max().item<double>(), 1e-5 * ca.k[l].abs().max().item<double>()) << "K, layer " << l;
+    EXPECT_LE((ca.v[l] - cb.v[l]).abs().max().item<double>(), 1e-5 * ca.v[l].abs().max().item<double>()) << "V, layer " << l;
+  }
+  EXPECT_TRUE(torch::equal(ca.pos, cb.pos)) << "cached positions";
+  // The engine (continuous batching, refills, dropped rows) gives the same ids.
+  std::vector<bm::Engine::TokenGenRequest> gr;
+  for (int r = 0; r < 7; ++r) {
+    bm::Engine::TokenGenRequest q;
+    q.prompt.assign(tokens[r % 3].data_ptr<int64_t>(), tokens[r % 3].data_ptr<int64_t>() + 2 + (r * 5) % 17);
+    q.max_new_tokens = 3 + (r * 7) % 19;
+    gr.push_back(q);
+  }
+  bm::EngineOptions o;
+  o.batch_size = 3;
+  o.check_every = 4;
+  bm::Engine ea(plain, nullptr, o), eb(fused, nullptr, o);
+  auto ra = ea.generate_tokens(gr), rb = eb.generate_tokens(gr);
+  for (size_t i = 0; i < gr.size(); ++i) EXPECT_EQ(ra[i].ids, rb[i].ids) << "request " << i;
+}
+
+// On the GPU the fused kernels run in bf16: as close to the fp32 CPU forward
+// as the unfused bf16 path, step after step (a wrong slot, position or
+// window would be off by whole units).
+TEST(Cuda, FusedDecodeAsCloseToFp32AsUnfused) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  bm::ModelConfig c = cuda_test_config();
+  c.hidden_size = 512, c.intermediate_size = 1024, c.head_dim = 64, c.sliding_window = 24;
+  const auto w = decisive_weights(c, 14);
+  const torch::Device dev(torch::kCUDA);
+  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  auto fused = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
+  auto plain = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
+  plain->set_fused_decode(false);
+  ASSERT_TRUE(fused->fused_decode()) << "a bf16 CUDA model with head_dim 64 and 4:1 GQA must take the fused step";
+  c10::InferenceMode g;
+  auto tokens = torch::randint(3, 512, {4, 30}, torch::kInt64);
+  std::vector<bm::KVCache> caches = {cpu->make_cache(4, 64), fused->make_cache(4, 64), plain->make_cache(4, 64)};
+  std::vector<std::shared_ptr<bm::Transformer>> ms = {cpu, fused, plain};
+  for (size_t i = 0; i < 3; ++i) {
+    bm::ForwardOptions pf;
+    pf.cache = &caches[i];
+    ms[i]->forward(tokens, pf);
+  }
+  auto slot = torch::tensor(std::vector<int64_t>{30, 30, 30, 30}), start = torch::tensor(std::vector<int64_t>{0, 4, 11, 29});
+  auto tok = torch::randint(3, 512, {4, 1}, torch::kInt64);
+  double worst_f = 0, worst_p = 0;
+  int agree_f = 0, agree_p = 0, n = 0;
+  for (int step = 0; step < 20; ++step) {
+    std::vector<torch::Tensor> lg;
+    for (size_t i = 0; i < 3; ++i) {
+      bm::ForwardOptions so;
+      so.cache_rows = slot.to(ms[i]->device());
+      so.row_start = start.to(ms[i]->device());
+      so.cache_pos = 30 + step;
+      so.cache = &caches[i];
+      lg.push_back(ms[i]->forward(tok, so).logits.to(torch::kCPU, torch::kFloat32));
+    }
+    const double scale = lg[0].abs().max().item<double>();
+    worst_f = std::max(worst_f, (lg[1] - lg[0]).abs().max().item<double>() / scale);
+    worst_p = std::max(worst_p, (lg[2] - lg[0]).abs().max().item<double>() / scale);
+    auto want = lg[0].argmax(-1);
+    agree_f += (lg[1].argmax(-1) == want).sum().item<int>();
+    agree_p += (lg[2].argmax(-1) == want).sum().item<int>();
+    n += 4;
+    tok = want;  // every model follows the fp32 tokens
+    slot = slot + 1;
+  }
+  EXPECT_LE(worst_f, 1.5 * worst_p + 0.01) << "fused " << worst_f << " vs unfused " << worst_p;
+  EXPECT_LE(worst_f, 0.1);
+  EXPECT_GE(agree_f, agree_p - 2) << "argmax agreement with fp32: fused " << agree_f << "/" << n << ", unfused " << agree_p;
+  EXPECT_GE(agree_f, n * 9 / 10);
 }
 
 // The trainer (harness/train) backpropagates through the same forward.
