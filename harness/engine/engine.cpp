@@ -111,7 +111,8 @@ BatchPlan plan_batches(const MemoryModel& m, int64_t free_bytes, int64_t cache_l
   const int64_t prefill_per_token = m.act_bytes_per_token + m.kv_bytes_per_token + 6 * cache_len;
   p.prefill_tokens = std::clamp<int64_t>(usable / 4 / prefill_per_token, 1, 16384);
   // ... the rest for cache rows (K/V slots + per-step repeated-K/V and mask temporaries).
-  const int64_t per_row = cache_len * (m.kv_bytes_per_token + m.kv_bytes_per_token / 4 + 8);
+  const int64_t per_row =
+      cache_len * (m.kv_bytes_per_token + m.kv_bytes_per_token / std::max<int64_t>(m.kv_temp_div, 1) + 8);
   const int64_t rest = usable - p.prefill_tokens * prefill_per_token;
   p.gen_rows = std::clamp<int64_t>(rest / std::max<int64_t>(per_row, 1), 1, kMaxGenRows);
   return p;
@@ -166,7 +167,7 @@ void Engine::prof_report(const char* what) {
   o << " | score_forwards=" << stats_.score_forwards << " score_tokens=" << stats_.score_tokens
     << " prefill_forwards=" << stats_.prefill_forwards << " decode_steps=" << stats_.decode_steps
     << " host_syncs=" << stats_.host_syncs << " graph_captures=" << stats_.graph_captures
-    << " graph_replays=" << stats_.graph_replays << " max_gen_rows=" << stats_.max_gen_rows;
+    << " graph_replays=" << stats_.graph_replays << " max_gen_rows=" << stats_.max_gen_rows << " gen_groups=" << stats_.gen_groups;
   log_info(o.str());
   prof_.clear();
 }
@@ -245,7 +246,9 @@ int64_t Engine::free_device_bytes() const {
 int64_t Engine::gen_rows_for(int64_t cache_len) const {
   if (model_->device().is_cpu()) return opts_.batch_size > 0 ? opts_.batch_size : kCpuGenRows;
   const int64_t b = model_->dtype() == torch::kFloat32 ? 4 : 2;
-  auto plan = plan_batches(memory_model(model_->config(), b), free_device_bytes(), cache_len, 1);
+  auto m = memory_model(model_->config(), b);
+  if (model_->fused_decode()) m.kv_temp_div = 16;
+  auto plan = plan_batches(m, free_device_bytes(), cache_len, 1);
   return opts_.batch_size > 0 ? std::min(opts_.batch_size, plan.gen_rows) : plan.gen_rows;
 }
 
@@ -566,40 +569,20 @@ void Engine::prefill_into(KVCache& cache, const std::vector<std::vector<int64_t>
   stats_.prefill_rows += k;
 }
 
-std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRequest>& reqs) {
-  c10::InferenceMode guard;
-  const size_t n = reqs.size();
-  std::vector<GenerateResult> results(n);
-  std::vector<std::vector<int64_t>> prompts(n);
-  std::vector<size_t> order;
-  for (size_t i = 0; i < n; ++i) {
-    const auto& r = reqs[i];
-    if (r.prompt.empty()) fail("request " + std::to_string(i), "empty prompt; give at least one token");
-    if (r.max_new_tokens <= 0) continue;
-    if (r.max_new_tokens >= max_len_)
-      fail("request " + std::to_string(i), "max_new_tokens " + std::to_string(r.max_new_tokens) +
-                                               " leaves no room for the prompt in max length " + std::to_string(max_len_));
-    prompts[i] = r.prompt;
-    const int64_t keep = max_len_ - r.max_new_tokens;
-    if (static_cast<int64_t>(prompts[i].size()) > keep)
-      prompts[i].erase(prompts[i].begin(), prompts[i].end() - keep);  // keep the end, as lm-eval does
-    order.push_back(i);
-  }
-  for (const auto& r : reqs)
-    if (!r.until.empty()) need_tokenizer();
-  if (order.empty()) return results;
-  // Longest first: the first prefills are the largest, later refills reuse their room.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() > prompts[b].size(); });
+// One length group of generate_tokens: `order` (longest prompt first) runs
+// with continuous batching in one KV cache sized for its longest prompt.
+void Engine::generate_group(const std::vector<TokenGenRequest>& reqs, const std::vector<std::vector<int64_t>>& prompts,
+                            const std::vector<size_t>& order, const std::vector<size_t>& longest,
+                            std::vector<std::vector<int64_t>>& ids, double& t_phase) {
   const auto dev = model_->device();
+  const int64_t ce = opts_.check_every;
   const bool graphs = use_cuda_graphs();
 #ifdef BITMERGE_WITH_CUDA
   // Graph capture needs a stream other than the legacy default one; one per device, kept.
   std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
   if (graphs) stream_guard.emplace(engine_stream(dev));
 #endif
-  double t_phase = prof_now();
   const int64_t eos = eos_id();
-  const int64_t ce = opts_.check_every;
   const int64_t Pmax = static_cast<int64_t>(prompts[order.front()].size());
   int64_t new_max = 0;
   for (size_t i : order) new_max = std::max(new_max, reqs[i].max_new_tokens);
@@ -628,10 +611,6 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
   std::vector<int64_t> start(static_cast<size_t>(R), 0), wpos(static_cast<size_t>(R), 0);
   std::vector<int64_t> slot_req(static_cast<size_t>(R), -1);  // request index, -1 = empty
   std::vector<int64_t> produced(static_cast<size_t>(R), 0);   // tokens written to gen (checked or not)
-  std::vector<std::vector<int64_t>> ids(n);
-  std::vector<size_t> longest(n, 0);
-  for (size_t i : order)
-    for (const auto& u : reqs[i].until) longest[i] = std::max(longest[i], u.size());
   size_t queue = 0;
   // One generated token, the way lm-eval's until/max_gen_toks work; true when
   // the request is finished. A new stop-string match ends in the newest token
@@ -864,6 +843,58 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     col = 0;
   }
   prof_tick("generate.decode", t_phase);
+}
+
+std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRequest>& reqs) {
+  c10::InferenceMode guard;
+  const size_t n = reqs.size();
+  std::vector<GenerateResult> results(n);
+  std::vector<std::vector<int64_t>> prompts(n);
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i) {
+    const auto& r = reqs[i];
+    if (r.prompt.empty()) fail("request " + std::to_string(i), "empty prompt; give at least one token");
+    if (r.max_new_tokens <= 0) continue;
+    if (r.max_new_tokens >= max_len_)
+      fail("request " + std::to_string(i), "max_new_tokens " + std::to_string(r.max_new_tokens) +
+                                               " leaves no room for the prompt in max length " + std::to_string(max_len_));
+    prompts[i] = r.prompt;
+    const int64_t keep = max_len_ - r.max_new_tokens;
+    if (static_cast<int64_t>(prompts[i].size()) > keep)
+      prompts[i].erase(prompts[i].begin(), prompts[i].end() - keep);  // keep the end, as lm-eval does
+    order.push_back(i);
+  }
+  for (const auto& r : reqs)
+    if (!r.until.empty()) need_tokenizer();
+  if (order.empty()) return results;
+  // Longest first: the first prefills are the largest, later refills reuse their room.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return prompts[a].size() > prompts[b].size(); });
+  const auto dev = model_->device();
+  const int64_t ce = opts_.check_every;
+  std::vector<std::vector<int64_t>> ids(n);
+  std::vector<size_t> longest(n, 0);
+  for (size_t i : order)
+    for (const auto& u : reqs[i].until) longest[i] = std::max(longest[i], u.size());
+  // Length groups (EngineOptions::length_groups): each with its own cache length and row count.
+  std::vector<std::vector<size_t>> groups;
+  const bool grouped = opts_.length_groups > 0 || (opts_.length_groups < 0 && dev.is_cuda());
+  {
+    int64_t new_all = 0;
+    for (size_t i : order) new_all = std::max(new_all, reqs[i].max_new_tokens);
+    int64_t head = -1;
+    for (size_t i : order) {
+      const int64_t need = static_cast<int64_t>(prompts[i].size()) + new_all + ce;
+      if (groups.empty() || (grouped && 2 * need <= head)) {
+        groups.emplace_back();
+        head = need;
+      }
+      groups.back().push_back(i);
+    }
+  }
+  double t_phase = prof_now();
+  for (const auto& group : groups) generate_group(reqs, prompts, group, longest, ids, t_phase);
+  stats_.gen_groups += static_cast<int64_t>(groups.size());
+  const int64_t eos = eos_id();
   for (size_t i : order) {
     auto& res = results[i];
     res.ids = ids[i];

@@ -35,6 +35,11 @@ struct EngineOptions {
   // CUDA: decode steps replayed as CUDA graphs (one per rows x KV bucket).
   // BITMERGE_CUDA_GRAPHS=0 in the environment turns them off too.
   bool cuda_graphs = true;
+  // Generation: the KV cache spans a group's longest prompt, and the rows that
+  // fit follow from it, so requests are run in length groups (longest first;
+  // a group holds the requests needing more than half its first one's slots).
+  // -1 = on CUDA only, 0 = off (one group), 1 = on.
+  int length_groups = -1;
 };
 
 // Batch sizing from free device memory. Pure arithmetic (unit-tested with
@@ -44,6 +49,10 @@ struct MemoryModel {
   int64_t kv_bytes_per_token = 0;   // K+V over all layers
   int64_t act_bytes_per_token = 0;  // transient activations per forwarded token (one layer live + hidden states)
   int64_t fixed_bytes = 0;          // LM-head chunk, workspace, allocator slack
+  // Per cached slot, temporaries of a decode step as a fraction 1/kv_temp_div of
+  // its K/V bytes (4: the unfused step's repeated K/V, masks and scores; the
+  // fused decode step reads the cache in place).
+  int64_t kv_temp_div = 4;
 };
 MemoryModel memory_model(const ModelConfig& c, int64_t dtype_bytes);
 struct BatchPlan {
@@ -103,6 +112,7 @@ class Engine : public LanguageModel {
     int64_t score_forwards = 0, score_rows = 0, score_tokens = 0;  // tokens = rows x padded length
     int64_t prefill_forwards = 0, prefill_rows = 0, decode_steps = 0, refills = 0, host_syncs = 0;
     int64_t max_gen_rows = 0;  // largest concurrent generation batch
+    int64_t gen_groups = 0;    // generation length groups run (EngineOptions::length_groups)
     int64_t graph_captures = 0, graph_replays = 0;  // CUDA graphs captured; decode steps run from a graph
   };
   const Stats& stats() const { return stats_; }
@@ -133,6 +143,9 @@ class Engine : public LanguageModel {
   void prof_report(const char* what);
   int64_t gen_rows_for(int64_t cache_len) const;
   int64_t score_token_budget(int64_t max_row_len) const;
+  void generate_group(const std::vector<TokenGenRequest>& reqs, const std::vector<std::vector<int64_t>>& prompts,
+                      const std::vector<size_t>& order, const std::vector<size_t>& longest,
+                      std::vector<std::vector<int64_t>>& ids, double& t_phase);
   void prefill_into(KVCache& cache, const std::vector<std::vector<int64_t>>& prompts,
                     const std::vector<int64_t>& slots, std::vector<int64_t>& start, std::vector<int64_t>& wpos,
                     torch::Tensor& next, torch::Tensor& first_out);
