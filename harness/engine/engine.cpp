@@ -892,6 +892,9 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     }
   }
   double t_phase = prof_now();
+  const double t_start = t_phase;
+  const int64_t steps0 = stats_.decode_steps, rows0 = stats_.max_gen_rows;
+  stats_.max_gen_rows = 0;
   for (const auto& group : groups) generate_group(reqs, prompts, group, longest, ids, t_phase);
   stats_.gen_groups += static_cast<int64_t>(groups.size());
   const int64_t eos = eos_id();
@@ -906,6 +909,20 @@ std::vector<GenerateResult> Engine::generate_tokens(const std::vector<TokenGenRe
     if (p != std::string::npos) res.text.resize(p);
   }
   prof_tick("generate.finish", t_phase);
+  if (order.size() >= 64) {  // one line per large call (benchmarks), none per test-sized call
+    int64_t toks = 0;
+    for (size_t i : order) toks += static_cast<int64_t>(ids[i].size());
+    const double sec = prof_now() - t_start;
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "generate: %zu requests in %zu length group(s), up to %lld rows, %lld decode steps, %lld tokens in "
+                  "%.1f s (%.0f tok/s)",
+                  order.size(), groups.size(), static_cast<long long>(stats_.max_gen_rows),
+                  static_cast<long long>(stats_.decode_steps - steps0), static_cast<long long>(toks), sec,
+                  sec > 0 ? static_cast<double>(toks) / sec : 0.0);
+    log_info(buf);
+  }
+  stats_.max_gen_rows = std::max(stats_.max_gen_rows, rows0);
   prof_report("generate");
   return results;
 }
