@@ -23,7 +23,10 @@ struct EvalOptions {
   // Optional extra predicate on (task, item id).
   std::function<bool(const std::string& task, const std::string& id)> filter;
   int64_t max_new_tokens = 0;                        // 0 = each task's default
-  int64_t chunk_items = 256;                         // items per LanguageModel call (progress granularity)
+  // Items per LanguageModel call: progress granularity, and on a GPU the pool
+  // that continuous batching keeps its rows full from (a small chunk leaves
+  // the last wave of every chunk half empty: 256 cost MATH 1.9x on an H100).
+  int64_t chunk_items = 2048;
   bool progress = true;
 };
 
