@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -214,6 +215,46 @@ TEST(MiniSynth, ChatDataStatesEveryFactAndPretrainingNone) {
       EXPECT_GE(count_containing(chat, "Q: " + lines[2] + "\nA: " + value + "."), 1u) << e.prompt << e.completion;
     }
   EXPECT_GE(practice, size_t(small_config().mc_practice) * 8);
+}
+
+TEST(MiniSynth, MmluPracticeCoversEveryTrainFactWithFreshShufflesAndBalancedLetters) {
+  // The chat data's MMLU-format practice (header, question, four lettered
+  // choices, "Answer:" -> " X"): mc_practice items for every train fact,
+  // none for a dev or test fact, mostly distinct choice orders, and each
+  // letter about a quarter of the answers (no letter prior to learn).
+  auto cfg = small_config();
+  cfg.mc_practice = 12;
+  auto d = generate(cfg);
+  std::set<std::string> held;
+  for (auto& it : d.mmlu_test) held.insert(it.question);
+  for (auto& it : d.mmlu_dev) held.insert(it.question);
+  std::map<std::string, int> per_question;
+  std::set<std::string> distinct;
+  int letters[4] = {0, 0, 0, 0};
+  for (auto& e : d.chat) {
+    if (e.prompt.rfind("The following are multiple choice questions", 0) != 0) continue;
+    ASSERT_EQ(e.prompt.substr(e.prompt.size() - 8), "\nAnswer:");
+    std::istringstream in(e.prompt);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_EQ(lines.size(), 8u);
+    for (int k = 0; k < 4; ++k) ASSERT_EQ(lines[size_t(3 + k)].substr(0, 3), std::string(1, char('A' + k)) + ". ");
+    ++per_question[lines[2]];
+    distinct.insert(e.prompt);
+    ++letters[e.completion[1] - 'A'];
+  }
+  const size_t n_train = size_t(4 * cfg.countries) - d.mmlu_test.size() - d.mmlu_dev.size();
+  EXPECT_EQ(per_question.size(), n_train);
+  for (auto& [q, n] : per_question) {
+    EXPECT_EQ(held.count(q), 0u) << "practice on a held-out fact: " << q;
+    EXPECT_EQ(n, cfg.mc_practice) << q;
+  }
+  const int total = int(n_train) * cfg.mc_practice;
+  EXPECT_GE(int(distinct.size()), total * 9 / 10);
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_GT(letters[k], total / 5) << char('A' + k);
+    EXPECT_LT(letters[k], total * 3 / 10) << char('A' + k);
+  }
 }
 
 TEST(MiniSynth, EveryArithmeticStepIsExactAndInTheTable) {
