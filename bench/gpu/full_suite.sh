@@ -61,8 +61,10 @@ for t in "${TL[@]}"; do
   rows+="| $t | ${n} | $w | $st | ${eng} |\n"
   echo "full_suite.sh: $t $st in $w s" >&2
 done
+COMMIT=$(sed -n 's/^commit //p' "$(dirname "$BIN")/PREBUILT" 2>/dev/null | head -1)
+[ -n "$COMMIT" ] || COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
-  echo "#### Full suite, bitmerge alone ($SHAPE x $LAYERS layers, random bf16 weights, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo "$DEVICE"), $(date -u +%F))"
+  echo "#### Full suite, bitmerge alone ($SHAPE x $LAYERS layers, random bf16 weights, $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo "$DEVICE"), $(date -u +%F), binary at commit $COMMIT)"
   echo
   echo "| task | items | wall s | status | engine log |"
   echo "|---|---:|---:|---|---|"

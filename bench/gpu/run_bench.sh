@@ -211,7 +211,9 @@ EOF
 fi
 
 say "report"
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# the binary's commit: the PREBUILT stamp of programs packed on the dev machine, else this checkout's
+COMMIT=$(sed -n 's/^commit //p' "$(dirname "$BIN")/PREBUILT" 2>/dev/null | head -1)
+[ -n "$COMMIT" ] || COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 GPU=$( (nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1) || true)
 "$PY" bench/gpu/report.py --work "$WORK" --mode "$MODE" --shape "$SHAPE" --layers "$LAYERS" --limit "$LIMIT" \
     --batch-size "$BATCH" --device "$DEVICE" --dtype "$DTYPE" --scale-shapes "$SCALE_SHAPES" \

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "bm_git_commit.h"
+#include "kernels/decode_cuda.h"
 #include "kernels/onebit_cuda.h"
 
 namespace kc = bm::kernels::cuda;
@@ -133,7 +135,34 @@ void bm_ties(benchmark::State& st, int dense, int64_t n) {
   });
 }
 
+// Decode attention (kernels/decode.cu) over `keys` cached slots per row, every
+// row seeing all of them: traffic = K + V of those slots (bf16) + q + out.
+void bm_decode_attn(benchmark::State& st, int64_t rows, int nh, int nkv, int64_t keys) {
+  const int D = 128;
+  auto o = on_gpu(torch::kBFloat16);
+  auto q = torch::randn({rows, nh, D}, o);
+  auto ck = torch::randn({rows, nkv, keys, D}, o), cv = torch::randn({rows, nkv, keys, D}, o);
+  auto slot = torch::full({rows}, keys - 1, on_gpu(torch::kInt64)), start = torch::zeros({rows}, on_gpu(torch::kInt64));
+  const int splits = kc::decode_attention_splits(rows, nkv, keys, D, nh / nkv);
+  auto ws = torch::empty({kc::decode_attention_workspace_floats(rows, nh, splits, D)}, on_gpu(torch::kFloat32));
+  auto out = torch::empty({rows, nh * D}, o);
+  const int64_t traffic = 2 * rows * nkv * keys * D * 2 + 2 * rows * nh * D * 2;
+  st.counters["splits"] = splits;
+  run(st, traffic, [&] {
+    check(kc::decode_attention(q.data_ptr(), ck.data_ptr(), cv.data_ptr(), rows, nh, nkv, D, keys, keys,
+                               slot.data_ptr<int64_t>(), start.data_ptr<int64_t>(), 0, 0.088f, splits,
+                               ws.data_ptr<float>(), out.data_ptr(), kc::DType::BF16, 0),
+          "decode_attention");
+  });
+}
+
 void register_all() {
+  struct A { const char* name; int64_t rows; int nh, nkv; int64_t keys; };
+  for (const A& a : {A{"llama7b_rows128_keys512", 128, 32, 32, 512}, A{"llama7b_rows160_keys300", 160, 32, 32, 300},
+                     A{"llama7b_rows1_keys4096", 1, 32, 32, 4096}, A{"mistral7b_rows64_keys2048", 64, 32, 8, 2048}})
+    benchmark::RegisterBenchmark((std::string("decode_attention/bf16/") + a.name).c_str(),
+                                 [=](benchmark::State& s) { bm_decode_attn(s, a.rows, a.nh, a.nkv, a.keys); })
+        ->UseManualTime()->Unit(benchmark::kMicrosecond);
   for (int64_t mult : {1, 8}) {
     const int64_t n = kRows * kCols * mult;
     const std::string sz = mult == 1 ? "/4096x11008" : "/8x4096x11008";
@@ -166,7 +195,7 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   cudaGetDeviceProperties(&prop, 0);
   benchmark::AddCustomContext("device", prop.name);
-  benchmark::AddCustomContext("commit", BITMERGE_GIT_COMMIT_STR);
+  benchmark::AddCustomContext("commit", BITMERGE_GIT_COMMIT);
   benchmark::AddCustomContext("target", "x_copy >= 0.80 (kernel GB/s / cudaMemcpy D2D GB/s of the same traffic)");
   register_all();
   benchmark::Initialize(&argc, argv);

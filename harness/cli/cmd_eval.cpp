@@ -8,9 +8,7 @@
 #include "tasks/common/eval.hpp"
 #include "tasks/common/io.hpp"
 
-#ifndef BITMERGE_GIT_COMMIT
-#define BITMERGE_GIT_COMMIT "unknown"
-#endif
+#include "bm_git_commit.h"  // BITMERGE_GIT_COMMIT, generated at build time
 
 namespace {
 
