@@ -11,6 +11,8 @@
 #include "harness/core/fileio.hpp"
 #include "tasks/common/io.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/humaneval/humaneval.hpp"
+#include "tasks/math/math.hpp"
 #include "tasks/mmlu/mmlu.hpp"
 #include "tasks/truthfulqa/truthfulqa.hpp"
 
@@ -50,26 +52,40 @@ std::vector<std::vector<std::string>> chat_prompts(const std::string& data_dir) 
   return out;
 }
 
-std::vector<std::string> math_prompts(const std::string& data_dir) {
+// Math: GSM8K train (required), plus MATH-format train problems where the
+// data directory has math/MATH_train.jsonl (the mini family writes it).
+std::vector<std::vector<std::string>> math_prompts(const std::string& data_dir) {
   std::string p = data_dir + "/gsm8k/train.jsonl";
   if (!bm::file_exists(p)) bm::fail(p, "missing: the router's math domain trains on GSM8K train; fetch the data");
-  std::vector<std::string> out;
+  std::vector<std::vector<std::string>> out(1);
   bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
-    out.push_back("Question: " + j.at("question").get<std::string>() + "\nAnswer:");
+    out[0].push_back("Question: " + j.at("question").get<std::string>() + "\nAnswer:");
   });
+  if (bm::file_exists(data_dir + "/math/MATH_train.jsonl")) {
+    out.emplace_back();
+    for (const auto& m : bm::load_math_jsonl(data_dir + "/math/MATH_train.jsonl"))
+      out.back().push_back("Problem: " + m.problem + "\nAnswer:");
+  }
   return out;
 }
 
-std::vector<std::string> code_prompts(const std::string& data_dir) {
+// Code: MBPP task_ids 601..974 (required), plus HumanEval-format prompts where
+// the data directory has humaneval/HumanEval_train.jsonl.gz (the mini family
+// writes it from the MBPP train functions; HumanEval itself has no train split).
+std::vector<std::vector<std::string>> code_prompts(const std::string& data_dir) {
   std::string p = data_dir + "/mbpp/mbpp.jsonl";
   if (!bm::file_exists(p)) bm::fail(p, "missing: the router's code domain trains on MBPP 601..974; fetch the data");
-  std::vector<std::string> out;
+  std::vector<std::vector<std::string>> out(1);
   bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
     int64_t id = j.at("task_id").get<int64_t>();
     if (id < 601 || id > 974) return;
     std::string first = j.at("test_list").empty() ? "" : j.at("test_list")[0].get<std::string>();
-    out.push_back("\"\"\"\n" + j.at("text").get<std::string>() + "\n" + first + "\n\"\"\"\n");
+    out[0].push_back("\"\"\"\n" + j.at("text").get<std::string>() + "\n" + first + "\n\"\"\"\n");
   });
+  if (bm::file_exists(data_dir + "/humaneval/HumanEval_train.jsonl.gz")) {
+    out.emplace_back();
+    for (const auto& h : bm::load_humaneval(data_dir + "/humaneval/HumanEval_train.jsonl.gz")) out.back().push_back(h.prompt);
+  }
   return out;
 }
 
@@ -82,8 +98,8 @@ RouterData router_training_data(const std::string& data_dir, const std::vector<s
   for (size_t k = 0; k < domains.size(); ++k) {
     std::vector<std::vector<std::string>> formats;
     if (domains[k] == "chat") formats = chat_prompts(data_dir);
-    else if (domains[k] == "math") formats = {math_prompts(data_dir)};
-    else if (domains[k] == "code") formats = {code_prompts(data_dir)};
+    else if (domains[k] == "math") formats = math_prompts(data_dir);
+    else if (domains[k] == "code") formats = code_prompts(data_dir);
     else bm::fail("router", "no training data for domain '" + domains[k] + "'; use chat, math or code, or router.mode = \"oracle\"");
     // Shuffle each format, then take them in turn, so a capped domain keeps
     // every format (as many of each as it has, up to an equal share).

@@ -1,10 +1,12 @@
 // The 1bit-Merging / Routing router: features = mean over prompt tokens of
 // the base model's hidden state after `layer` layers (0 = embeddings); a
 // small MLP (Linear-ReLU-Linear) trained with cross-entropy on prompts from
-// each expert's domain: chat = MMLU dev, plus a HellaSwag train split and
-// TruthfulQA-format train questions where the data directory has them (the
-// mini family writes both, from non-test facts), formats taken in turn;
-// math = GSM8K train; code = MBPP task_ids 601..974.
+// each expert's domain, one list per benchmark format, taken in turn:
+// chat = MMLU dev, plus a HellaSwag train split and TruthfulQA-format train
+// questions; math = GSM8K train, plus MATH_train.jsonl; code = MBPP task_ids
+// 601..974, plus HumanEval_train.jsonl.gz. The "plus" files are used where the
+// data directory has them: the mini family writes all four from non-test
+// items; the real benchmarks' directory has none of them.
 #pragma once
 #include <torch/types.h>
 

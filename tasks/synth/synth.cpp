@@ -662,7 +662,7 @@ SynthData generate(const SynthConfig& cfg) {
     for (int i = 0; i < cfg.n_test; ++i) d.gsm8k_test.push_back(fresh_gsm());
     for (int i = 0; i < cfg.n_train_gsm8k; ++i) d.gsm8k_train.push_back(fresh_gsm());
     std::set<std::string> seen_m;
-    std::vector<MathItem> math_train;
+    std::vector<MathItem>& math_train = d.math_train;
     auto fresh_math = [&]() {
       for (int tries = 0; tries < 100000; ++tries) {
         MathItem m = math_item(r, cfg.math_max);

@@ -94,6 +94,11 @@ struct SynthData {
   // and truthfulqa/mc_train.json. No model trains on them.
   std::vector<HellaswagItem> hellaswag_train;
   std::vector<TruthfulqaItem> truthfulqa_train;
+  // MATH-format train problems (the math expert's fine-tune set), written as
+  // math/MATH_train.jsonl for the router's math domain; the code domain's
+  // HumanEval-format prompts come from the MBPP train functions (ids 601..),
+  // written as humaneval/HumanEval_train.jsonl.gz.
+  std::vector<MathItem> math_train;
   std::vector<Gsm8kItem> gsm8k_test, gsm8k_train;
   std::vector<MathItem> math_test;
   std::vector<CodeFunction> humaneval;
@@ -113,7 +118,8 @@ SynthData generate(const SynthConfig& cfg);
 
 // Writes the benchmark files under `data_dir` (mmlu/, hellaswag/, truthfulqa/,
 // gsm8k/, math/, humaneval/, mbpp/; with the router's train splits
-// hellaswag/hellaswag_train_full.txt.gz and truthfulqa/mc_train.json) and the
+// hellaswag/hellaswag_train_full.txt.gz, truthfulqa/mc_train.json,
+// math/MATH_train.jsonl and humaneval/HumanEval_train.jsonl.gz) and the
 // corpora under data_dir/corpus/.
 void write_benchmark_files(const SynthData& d, const std::string& data_dir);
 

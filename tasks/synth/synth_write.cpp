@@ -99,24 +99,40 @@ void write_benchmark_files(const SynthData& d, const std::string& dir) {
   write_file_atomic(dir + "/gsm8k/train.jsonl", gsm(d.gsm8k_train));
 
   make_dirs(dir + "/math");
-  std::vector<ojson> full, m500;
+  std::vector<ojson> full, m500, mtrain;
   for (auto& m : d.math_test) {
     full.push_back(ojson{{"unique_id", m.unique_id}, {"problem", m.problem}, {"level", "Level " + std::to_string(m.level)},
                          {"type", m.type}, {"solution", m.solution}});
     m500.push_back(ojson{{"problem", m.problem}, {"solution", m.solution}, {"answer", m.answer}, {"subject", m.type},
                          {"level", m.level}, {"unique_id", m.unique_id}});
   }
+  for (size_t i = 0; i < d.math_train.size(); ++i) {
+    auto& m = d.math_train[i];
+    mtrain.push_back(ojson{{"unique_id", "train/" + std::string(m.type == "Algebra" ? "algebra" : "prealgebra") + "/" +
+                                             std::to_string(i) + ".json"},
+                           {"problem", m.problem}, {"level", "Level " + std::to_string(m.level)}, {"type", m.type},
+                           {"solution", m.solution}});
+  }
   write_file_atomic(dir + "/math/MATH_test.jsonl", jsonl(full));
   write_file_atomic(dir + "/math/math500_test.jsonl", jsonl(m500));
+  write_file_atomic(dir + "/math/MATH_train.jsonl", jsonl(mtrain));
 
   make_dirs(dir + "/humaneval");
-  std::vector<ojson> he;
-  for (size_t i = 0; i < d.humaneval.size(); ++i) {
-    auto& f = d.humaneval[i];
-    he.push_back(ojson{{"task_id", "HumanEval/" + std::to_string(i)}, {"prompt", f.humaneval_prompt()},
-                       {"entry_point", f.name}, {"canonical_solution", f.body}, {"test", f.humaneval_test()}});
-  }
-  write_file_atomic(dir + "/humaneval/HumanEval.jsonl.gz", gzip_bytes(jsonl(he)));
+  auto humaneval = [](const std::vector<const CodeFunction*>& fs, const std::string& prefix) {
+    std::vector<ojson> he;
+    for (size_t i = 0; i < fs.size(); ++i) {
+      auto& f = *fs[i];
+      he.push_back(ojson{{"task_id", prefix + std::to_string(i)}, {"prompt", f.humaneval_prompt()},
+                         {"entry_point", f.name}, {"canonical_solution", f.body}, {"test", f.humaneval_test()}});
+    }
+    return gzip_bytes(jsonl(he));
+  };
+  std::vector<const CodeFunction*> he_test, he_train;
+  for (auto& f : d.humaneval) he_test.push_back(&f);
+  for (auto& m : d.mbpp)
+    if (m.task_id >= 601) he_train.push_back(&m.fn);
+  write_file_atomic(dir + "/humaneval/HumanEval.jsonl.gz", humaneval(he_test, "HumanEval/"));
+  write_file_atomic(dir + "/humaneval/HumanEval_train.jsonl.gz", humaneval(he_train, "HumanEval-train/"));
 
   make_dirs(dir + "/mbpp");
   std::vector<ojson> mb;

@@ -12,6 +12,8 @@
 #include "harness/core/fileio.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/humaneval/humaneval.hpp"
+#include "tasks/math/math.hpp"
 #include "tasks/synth/synth.hpp"
 #include "tasks/truthfulqa/truthfulqa.hpp"
 
@@ -122,6 +124,17 @@ TEST(MiniSynth, FilesLoadWithTheBenchmarkLoaders) {
   auto tq = bm::load_truthfulqa_mc(dir + "/truthfulqa/mc_train.json");
   ASSERT_EQ(tq.size(), non_test);
   EXPECT_EQ(tq[0].mc1_labels[0], 1);
+  // and the math / code ones: the MATH-format fine-tune problems, the MBPP train functions as HumanEval prompts
+  auto mt = bm::load_math_jsonl(dir + "/math/MATH_train.jsonl");
+  ASSERT_EQ(mt.size(), size_t(cfg.n_train_math));
+  EXPECT_EQ(mt[0].answer, d.math_train[0].answer);
+  size_t n_mbpp_train = 0;
+  for (auto& m : d.mbpp) n_mbpp_train += m.task_id >= 601;
+  auto ht = bm::load_humaneval(dir + "/humaneval/HumanEval_train.jsonl.gz");
+  EXPECT_EQ(ht.size(), n_mbpp_train);
+  std::set<std::string> test_names;
+  for (auto& f : d.humaneval) test_names.insert(f.name);
+  for (auto& h : ht) EXPECT_EQ(test_names.count(h.entry_point), 0u) << h.entry_point;
   bm::remove_tree(std::string(dir));
 }
 

@@ -11,6 +11,8 @@
 #include "harness/core/fileio.hpp"
 #include "harness/runner/router.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
+#include "tasks/humaneval/humaneval.hpp"
+#include "tasks/math/math.hpp"
 #include "tasks/mmlu/mmlu.hpp"
 #include "tasks/synth/synth.hpp"
 #include "tasks/truthfulqa/truthfulqa.hpp"
@@ -113,7 +115,7 @@ bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p,
 const std::string kMmluHead = "The following are multiple choice questions";
 }  // namespace
 
-TEST(Router, ChatDomainCoversTheThreeKnowledgeFormatsButNoTestItem) {
+TEST(Router, EachDomainCoversItsBenchmarkFormatsButNoTestItem) {
   bm::synth::SynthData sd;
   std::string dir = synth_dir(&sd);
   auto d = router_training_data(dir, {"chat", "math", "code"}, 0, 1);
@@ -132,6 +134,23 @@ TEST(Router, ChatDomainCoversTheThreeKnowledgeFormatsButNoTestItem) {
   EXPECT_EQ(hs, 2u * 96);    // both scene templates of the 96 non-test facts
   EXPECT_EQ(tqa, 96u);       // one TruthfulQA question per non-test fact
   EXPECT_EQ(other, 0u);
+  // Math and code: GSM8K train + MATH-format train; MBPP 601.. + the same
+  // functions as HumanEval-format prompts.
+  size_t gsm = 0, mth = 0, mbpp = 0, he = 0;
+  std::set<std::string> all(d.texts.begin(), d.texts.end());
+  for (size_t i = 0; i < d.texts.size(); ++i) {
+    const auto& t = d.texts[i];
+    if (d.labels[i] == 1) (starts_with(t, "Question: ") ? gsm : starts_with(t, "Problem: ") ? mth : other)++;
+    if (d.labels[i] == 2) (starts_with(t, "\"\"\"\n") ? mbpp : starts_with(t, "def ") ? he : other)++;
+  }
+  EXPECT_EQ(gsm, 200u);
+  EXPECT_EQ(mth, 100u);
+  EXPECT_GE(mbpp, 100u);
+  EXPECT_EQ(he, mbpp);
+  EXPECT_EQ(other, 0u);
+  for (auto& m : bm::load_math_jsonl(dir + "/math/MATH_test.jsonl"))
+    EXPECT_EQ(all.count("Problem: " + m.problem + "\nAnswer:"), 0u) << m.problem;
+  for (auto& h : bm::load_humaneval(dir + "/humaneval/HumanEval.jsonl.gz")) EXPECT_EQ(all.count(h.prompt), 0u) << h.task_id;
   // Held out: no test item's evaluation prompt is a router prompt.
   for (auto& q : bm::load_mmlu_dir(dir + "/mmlu/test")) EXPECT_EQ(chat.count(bm::mmlu_context(q)), 0u) << q.question;
   for (auto& it : bm::load_hellaswag_text(dir + "/hellaswag/hellaswag_val_full.txt.gz"))
@@ -151,8 +170,8 @@ TEST(Router, ChatDomainCoversTheThreeKnowledgeFormatsButNoTestItem) {
 TEST(Router, RoutesHeldOutTestItemsOfEveryFormatToTheirDomain) {
   // The router as the runner trains it (mean hidden state of a base after 2
   // layers, 200 prompts per domain) routes the test items of all seven
-  // benchmarks -- MMLU, HellaSwag and TruthfulQA to chat among them -- to
-  // their domain. With MMLU dev as the only chat data, HellaSwag scenes and
+  // benchmarks to their domain (MMLU, HellaSwag, TruthfulQA -> chat; GSM8K,
+  // MATH -> math; MBPP, HumanEval -> code). With MMLU dev as the only chat data, HellaSwag scenes and
   // the TruthfulQA primer look like nothing the router has seen.
   bm::synth::SynthData sd;
   std::string dir = synth_dir(&sd);
@@ -170,9 +189,12 @@ TEST(Router, RoutesHeldOutTestItemsOfEveryFormatToTheirDomain) {
   for (auto& it : bm::load_truthfulqa_mc(dir + "/truthfulqa/mc_task.json"))
     held["truthfulqa"].second.push_back(bm::truthfulqa_context(it.question));
   for (auto& g : sd.gsm8k_test) held["gsm8k"].second.push_back("Question: " + g.question + "\nAnswer:");
+  for (auto& m : bm::load_math_jsonl(dir + "/math/MATH_test.jsonl"))
+    held["math"].second.push_back("Problem: " + m.problem + "\nAnswer:");
+  for (auto& h : bm::load_humaneval(dir + "/humaneval/HumanEval.jsonl.gz")) held["humaneval"].second.push_back(h.prompt);
   for (auto& m : sd.mbpp)
     if (m.task_id >= 11 && m.task_id < 511) held["mbpp"].second.push_back(bm::synth::mbpp_prompt(m));
-  for (auto& [b, dom] : std::map<std::string, int64_t>{{"mmlu", 0}, {"hellaswag", 0}, {"truthfulqa", 0}, {"gsm8k", 1}, {"mbpp", 2}})
+  for (auto& [b, dom] : std::map<std::string, int64_t>{{"mmlu", 0}, {"hellaswag", 0}, {"truthfulqa", 0}, {"gsm8k", 1}, {"math", 1}, {"mbpp", 2}, {"humaneval", 2}})
     held[b].first = dom;
   for (auto& [b, p] : held) {
     ASSERT_EQ(p.second.size(), 24u) << b;
