@@ -3,10 +3,13 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <toml++/toml.h>
 
 #include "harness/core/error.hpp"
@@ -281,21 +284,55 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     auto st = train_model(*base, pre_packed, cfg.pretrain, "pretrain base");
     record("base", st, pre_packed);
     save_model(*base, models + "/base", tok_dir, provenance("base", st).dump(2));
-    // experts
+    // experts: independent fine-tunes of the base. On the CPU with one
+    // libtorch thread (the bit-reproducible setting) they train side by side,
+    // one per core: each runs exactly the computation it runs alone (same
+    // rows, same single-threaded kernels), so the models are the same bits.
     struct Ex {
       std::string name;
       const std::vector<synth::Example>* ex;
       int64_t steps;
     };
-    for (const Ex& e : {Ex{"chat", &data.chat, cfg.chat_steps}, Ex{"math", &data.math, cfg.math_steps},
-                        Ex{"code", &data.code, cfg.code_steps}}) {
-      TrainConfig tc = cfg.finetune;
-      if (e.steps > 0) tc.steps = e.steps;
-      auto packed = pack_examples(*tok, to_text(*e.ex), tc.seq_len, false);
-      auto m = clone_model(*base);
-      auto s = train_model(*m, packed, tc, "finetune " + e.name);
-      record(e.name, s, packed);
-      save_model(*m, models + "/" + e.name, tok_dir, provenance(e.name, s).dump(2));
+    const std::vector<Ex> exs = {Ex{"chat", &data.chat, cfg.chat_steps}, Ex{"math", &data.math, cfg.math_steps},
+                                 Ex{"code", &data.code, cfg.code_steps}};
+    std::vector<TrainConfig> tcs(exs.size(), cfg.finetune);
+    std::vector<PackedData> packs;
+    for (size_t i = 0; i < exs.size(); ++i) {
+      if (exs[i].steps > 0) tcs[i].steps = exs[i].steps;
+      packs.push_back(pack_examples(*tok, to_text(*exs[i].ex), tcs[i].seq_len, false));
+    }
+    std::vector<std::shared_ptr<Transformer>> experts(exs.size());
+    std::vector<TrainStats> stats(exs.size());
+    std::vector<std::exception_ptr> errors(exs.size());
+    auto train_one = [&](size_t i) {
+      try {
+        experts[i] = clone_model(*base);
+        stats[i] = train_model(*experts[i], packs[i], tcs[i], "finetune " + exs[i].name);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    };
+    size_t workers = 1;
+    if (opts.parallel_experts && device.is_cpu() && at::get_num_threads() == 1)
+      workers = std::min<size_t>(exs.size(), std::max(1u, std::thread::hardware_concurrency()));
+    if (workers > 1) {
+      log_info("mini " + cfg.name + ": fine-tuning the experts " + std::to_string(workers) + " at a time (1 thread each)");
+      std::atomic<size_t> next{0};
+      std::vector<std::thread> pool;
+      for (size_t w = 0; w < workers; ++w)
+        pool.emplace_back([&] {
+          at::set_num_threads(1);
+          for (size_t i; (i = next++) < exs.size();) train_one(i);
+        });
+      for (auto& t : pool) t.join();
+    } else {
+      for (size_t i = 0; i < exs.size(); ++i) train_one(i);
+    }
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+    for (size_t i = 0; i < exs.size(); ++i) {
+      record(exs[i].name, stats[i], packs[i]);
+      save_model(*experts[i], models + "/" + exs[i].name, tok_dir, provenance(exs[i].name, stats[i]).dump(2));
     }
     // the runner's family description, paths relative to this file
     std::ostringstream ft;

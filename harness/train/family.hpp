@@ -35,6 +35,9 @@ struct BuildOptions {
   std::string device = "cpu";
   int threads = 0;  // 0: libtorch default
   bool force = false;
+  // With device cpu and threads = 1, fine-tune the experts side by side (one
+  // per core, same bits as one after another); false: one after another.
+  bool parallel_experts = true;
 };
 
 struct BuildSummary {

@@ -13,7 +13,8 @@ BIN=${BITMERGE_BIN:-./build/bitmerge}
 TASKS=mmlu,hellaswag,truthfulqa,gsm8k,math,humaneval,mbpp
 EXTRA=()
 [ "$DEVICE" != cpu ] && EXTRA=(--dtype float32)
-time "$BIN" mini build --size "$SIZE" --device "$DEVICE" --out "$OUT"
+# --config from this checkout (--size alone reads the configs/ the binary was built in)
+time "$BIN" mini build --size "$SIZE" --config "configs/mini/$SIZE.toml" --device "$DEVICE" --out "$OUT"
 for m in base chat math code; do
   time "$BIN" eval --model "$OUT/models/$m" --tasks "$TASKS" --data-dir "$OUT/data" --device "$DEVICE" \
     "${EXTRA[@]}" --output "$OUT/eval-$m.json" --samples "$OUT/samples-$m.jsonl"

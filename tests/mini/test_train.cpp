@@ -305,6 +305,17 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
   EXPECT_TRUE(s2.cache_hit);
   EXPECT_EQ(s2.key, s1.key);
   EXPECT_EQ(stamp, sha256_file(o.out_dir + "/models/chat/model.safetensors"));
+  // experts fine-tuned side by side (threads = 1 on the CPU) are the same bits
+  // as fine-tuned one after another
+  BuildOptions seq = o;
+  seq.out_dir = fixture().dir + "/family-seq";
+  seq.parallel_experts = false;
+  build_family(c, seq);
+  for (auto n : {"base", "chat", "math", "code"}) {
+    auto a = Transformer::load(o.out_dir + "/models/" + n, torch::kCPU, torch::kFloat32);
+    auto b = Transformer::load(seq.out_dir + "/models/" + n, torch::kCPU, torch::kFloat32);
+    for (auto& [pn, t] : a->named_parameters()) ASSERT_TRUE(torch::equal(t, b->named_parameters().at(pn))) << n << " " << pn;
+  }
   c.finetune.steps = 4;  // a changed setting retrains
   auto s3 = build_family(c, o);
   EXPECT_FALSE(s3.cache_hit);
