@@ -44,9 +44,9 @@ struct ForwardOptions {
   // Per-row cache write (continuous batching; needs cache and T == 1): row b's
   // K/V/pos go to cache slot cache_rows[b] ([B] int64 on the model device)
   // instead of cache_pos. Keys 0..cache_pos are visible (cache_pos = the
-  // largest write index); attention_mask [B, cache_pos + 1] is required and
-  // must allow row b exactly its own valid keys (including cache_rows[b]);
-  // no implicit causal/self key is added.
+  // largest write index); attention_mask [B, cache_pos + 1] (or row_start,
+  // below) is required and must allow row b exactly its own valid keys
+  // (including cache_rows[b]); no implicit causal/self key is added.
   std::optional<torch::Tensor> cache_rows;
   // With cache_rows: [B] int64, row b's first valid slot. Row b then sees
   // exactly slots [row_start[b], cache_rows[b]] (within the sliding window) at
