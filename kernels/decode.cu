@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/decode_cuda.h"
+#include "kernels/launch.cuh"
 
 namespace bm::kernels::cuda {
 namespace {
@@ -318,17 +319,6 @@ __global__ void silu_mul_kernel(const T* __restrict__ gu, int64_t rows, int64_t 
   }
 }
 
-int sm_count() {
-  static int sms = 0;
-  if (sms == 0) {
-    int dev = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (sms <= 0) sms = 132;
-  }
-  return sms;
-}
-
 size_t attn_smem_bytes(int D, int rep, int chunk) {
   return sizeof(float) * (static_cast<size_t>(rep) * chunk + kAttnWarps * rep + static_cast<size_t>(kAttnWarps) * rep * D);
 }
@@ -461,9 +451,7 @@ cudaError_t silu_mul(const void* gu, int64_t rows, int64_t I, void* out, DType d
   const int64_t n = rows * I;
   if (n <= 0) return cudaSuccess;
   const int threads = 256;
-  int64_t blocks = (n + threads - 1) / threads;
-  const int64_t cap = 8LL * sm_count();
-  if (blocks > cap) blocks = cap;
+  const int blocks = grid_for(n, threads, 8);
   if (dt == DType::BF16)
     silu_mul_kernel<__nv_bfloat16><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
         static_cast<const __nv_bfloat16*>(gu), rows, I, static_cast<__nv_bfloat16*>(out));

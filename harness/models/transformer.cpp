@@ -171,6 +171,17 @@ torch::Tensor Transformer::lm_head(const torch::Tensor& h) const {
   return at::linear(h, w);
 }
 
+// The normed last hidden state -> final_hidden (skip_logits) or logits
+// (float32 on CPU), the same for the unfused and the fused decode path.
+void Transformer::finish(const torch::Tensor& fin, const ForwardOptions& opts, ForwardOutput& out) const {
+  if (opts.skip_logits) {
+    out.final_hidden = fin;
+    return;
+  }
+  out.logits = lm_head(fin);
+  if (device_.is_cpu() && out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
+}
+
 ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const ForwardOptions& opts) const {
   if (tokens_in.dim() != 2) fail("forward", "tokens must be [batch, time], got " + shape_of(tokens_in));
   const auto& c = config_;
@@ -328,12 +339,7 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
     if (opts.output_hidden_layer == l + 1) out.hidden = x;
   }
   auto fin = rms_norm(x, weights_.at("model.norm.weight"), c.rms_norm_eps);
-  if (opts.skip_logits) {
-    out.final_hidden = fin;
-  } else {
-    out.logits = lm_head(fin);
-    if (device_.is_cpu() && out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
-  }
+  finish(fin, opts, out);
   return out;
 }
 
@@ -369,12 +375,7 @@ ForwardOutput Transformer::decode_fused(const torch::Tensor& tokens, const Forwa
   }
   auto fin = kernels::add_rms_norm(x, pending, weights_.at("model.norm.weight"), c.rms_norm_eps).view({B, 1, H});
   ForwardOutput out;
-  if (opts.skip_logits) {
-    out.final_hidden = fin;
-  } else {
-    out.logits = lm_head(fin);
-    if (device_.is_cpu() && out.logits.scalar_type() != torch::kFloat32) out.logits = out.logits.to(torch::kFloat32);
-  }
+  finish(fin, opts, out);
   return out;
 }
 

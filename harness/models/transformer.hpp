@@ -109,6 +109,7 @@ class Transformer {
   std::vector<torch::Tensor> qkv_w_, gate_up_w_;  // per layer, when fused
 
   ForwardOutput decode_fused(const torch::Tensor& tokens, const ForwardOptions& opts) const;
+  void finish(const torch::Tensor& fin, const ForwardOptions& opts, ForwardOutput& out) const;
 };
 
 }  // namespace bm
