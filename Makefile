@@ -5,7 +5,7 @@ BITMERGE := $(BUILD)/bitmerge
 DATA_DIR ?= $(abspath ../shared/data)
 export BITMERGE_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: all setup configure build build-all test reproduce-mini demo clean
+.PHONY: all setup setup-test configure build build-all test reproduce-mini regen-mini demo clean
 
 # Fresh machine -> installed, built, main job run (the paper on the mini family).
 all: setup build reproduce-mini
@@ -13,21 +13,30 @@ all: setup build reproduce-mini
 setup:
 	scripts/setup.sh
 
+# What the tests need on top: Slurm + munge (the Slurm tests run a real one) and the Python oracles.
+setup-test:
+	scripts/setup.sh --test
+
 configure: $(BUILD)/build.ninja
 $(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja
+	@t=$$(date +%s); cmake -S . -B $(BUILD) -G Ninja; echo "[time] configure: $$(( $$(date +%s) - t )) s"
 
 build: configure
-	cmake --build $(BUILD) --target bitmerge -j $(JOBS)
+	@t=$$(date +%s); cmake --build $(BUILD) --target bitmerge -j $(JOBS) && echo "[time] build bitmerge: $$(( $$(date +%s) - t )) s"
 
 build-all: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: setup build-all
+test: setup-test build-all
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+# Writes out/mini (ignored by git) and compares it with the committed results/mini.
 reproduce-mini: build
 	scripts/reproduce_mini.sh
+
+# Explicit: rewrites the committed reference results/mini (then review git diff).
+regen-mini: build
+	scripts/reproduce_mini.sh --regenerate
 
 clean:
 	rm -rf $(BUILD)

@@ -1,33 +1,44 @@
 #!/usr/bin/env bash
 # Main job: the paper on the self-built mini family (nano size on CPU).
 #   1. build the family (bitmerge mini build --size nano; cached when unchanged)
-#   2. run every configs/experiments/mini-*.toml grid (cached cells are skipped; JOBS at once)
-#   3. tables (md, LaTeX, CSV) and figures (PNG, SVG) into results/mini/<experiment>/
-#   4. compare against the committed baseline results/mini/baseline/<experiment>.json
+#   2. run every configs/experiments/mini-*.toml grid into $MINI_OUT/<experiment>
+#      (cached cells are skipped; JOBS grids at once)
+#   3. tables (md, LaTeX, CSV), figures (PNG, SVG) and claims next to each results.json
+#   4. compare with the committed reference results/mini/<experiment>/results.json:
+#      the same model hashes -> exact equality; other hashes (another pin, a
+#      retrained family) -> said in one line, and a noise-aware comparison.
+# The committed files are never written, except with --regenerate, which writes
+# the results into results/mini itself (and results/mini/family.json).
 # Environment: BITMERGE_BIN (default build/bitmerge), BITMERGE_MINI_DIR (default
-# mini-nano), GPUS (e.g. 0,1: one worker per GPU), LIMIT (items per benchmark),
-# COMPARE_TOLERANCE (points, default 5.0 = two items of a 40-item nano benchmark), UPDATE_BASELINE=1 (write the baseline),
-# JOBS (grids run at once, default nproc; each with one libtorch thread; 1 when GPUS is set).
+# mini-nano), MINI_OUT (default out/mini, ignored by git), GPUS (e.g. 0,1),
+# LIMIT (items per benchmark), JOBS (grids at once, default nproc; one libtorch
+# thread each), COMPARE_FLAGS (extra flags for `bitmerge compare`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REGEN=0
+[ "${1:-}" = --regenerate ] && REGEN=1
 BIN=${BITMERGE_BIN:-./build/bitmerge}
 export BITMERGE_MINI_DIR=${BITMERGE_MINI_DIR:-$PWD/mini-nano}
-OUT=results/mini
-TOL=${COMPARE_TOLERANCE:-5.0}
+REF=results/mini
+OUT=${MINI_OUT:-out/mini}
+[ $REGEN = 1 ] && OUT=$REF
 [ -x "$BIN" ] || { echo "reproduce_mini: $BIN not built; run 'make build' first" >&2; exit 2; }
+t_all=$(date +%s)
+phase() { echo "[time] $1: $(( $(date +%s) - $2 )) s"; }
 
-"$BIN" mini build --size nano --out "$BITMERGE_MINI_DIR" --threads 1  # 1 thread: bit-reproducible training
+t=$(date +%s)
+"$BIN" mini build --size nano --out "$BITMERGE_MINI_DIR" --threads 1  # 1 thread: the same bits on every CPU
+phase "nano training (or cache)" "$t"
 
 run_args=()
 [ -n "${GPUS:-}" ] && run_args+=(--gpus "$GPUS")
 [ -n "${LIMIT:-}" ] && run_args+=(--limit "$LIMIT")
 
-status=0
 mkdir -p "$OUT"
 # The grids are independent (each its own results dir and router cache): run
 # up to JOBS at once, one libtorch thread each (the nano model is too small for
-# intra-op threads to pay, and two multi-threaded processes on two cores would
-# oversubscribe them). Logs are printed in order once all have finished.
+# intra-op threads to pay). Logs are printed in order once all have finished.
+t=$(date +%s)
 JOBS=${JOBS:-$(nproc)}
 [ -n "${GPUS:-}" ] && JOBS=1
 logs=$(mktemp -d)
@@ -40,7 +51,9 @@ printf '%s\n' configs/experiments/mini-*.toml | xargs -P "$JOBS" -I{} bash -c '
     { echo "reproduce_mini: $name failed (log below)" >&2; exit 1; }' _ {} "${run_args[@]}" || grid_status=1
 for cfg in configs/experiments/mini-*.toml; do cat "$logs/$(basename "$cfg" .toml).log"; done
 [ $grid_status = 0 ] || { echo "reproduce_mini: a grid failed" >&2; exit 1; }
+phase "grids" "$t"
 
+t=$(date +%s)
 all_md="$OUT/tables.md"
 tmp_md="$all_md.tmp.$$"
 echo "# Mini family (nano) results" > "$tmp_md"
@@ -51,17 +64,32 @@ for cfg in configs/experiments/mini-*.toml; do
   "$BIN" table "$dir/results.json" --format latex --storage --out "$dir/table.tex"
   "$BIN" table "$dir/results.json" --format csv --out "$dir/table.csv"
   { echo; cat "$dir/table.md"; } >> "$tmp_md"
-  base="$OUT/baseline/$name.json"
-  if [ "${UPDATE_BASELINE:-0}" = 1 ]; then
-    mkdir -p "$OUT/baseline" && cp "$dir/results.json" "$base.tmp" && mv "$base.tmp" "$base"
-    echo "reproduce_mini: baseline updated: $base"
-  elif [ -f "$base" ]; then
-    echo "== compare $name against $base (tolerance $TOL)"
-    "$BIN" compare "$dir/results.json" "$base" --tolerance "$TOL" || status=1
-  else
-    echo "reproduce_mini: no baseline $base yet (UPDATE_BASELINE=1 writes it)"
-  fi
 done
 mv "$tmp_md" "$all_md"
+phase "tables and plots" "$t"
+
+# The family's metadata (settings, numeric pin, sha256 of every model).
+fam="$BITMERGE_MINI_DIR/family.json"
+if [ $REGEN = 1 ]; then
+  cp "$fam" "$REF/family.json.tmp" && mv "$REF/family.json.tmp" "$REF/family.json"
+  echo "reproduce_mini: regenerated the committed results in $REF (review with git diff)"
+  phase "total" "$t_all"
+  exit 0
+fi
+
+status=0
+"$BIN" mini hashes "$fam" "$REF/family.json" || true  # one line: same or different models (informational)
+for cfg in configs/experiments/mini-*.toml; do
+  name=$(basename "$cfg" .toml)
+  ref="$REF/$name/results.json"
+  if [ -f "$ref" ]; then
+    echo "== compare $name: $OUT/$name/results.json against $ref"
+    # shellcheck disable=SC2086
+    "$BIN" compare "$OUT/$name/results.json" "$ref" ${COMPARE_FLAGS:-} || status=1
+  else
+    echo "reproduce_mini: no committed reference $ref yet (make regen-mini writes it)"
+  fi
+done
 echo "reproduce_mini: tables in $all_md; per-experiment tables, figures and results.json in $OUT/"
+phase "total" "$t_all"
 exit $status

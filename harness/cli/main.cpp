@@ -5,6 +5,7 @@
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
+#include "harness/models/cpu_numerics.hpp"
 
 #ifndef BITMERGE_GIT_COMMIT
 #define BITMERGE_GIT_COMMIT "unknown"
@@ -23,6 +24,13 @@ const std::vector<std::pair<std::string, AddCommand>>& commands() { return regis
 }  // namespace bm::cli
 
 int main(int argc, char** argv) {
+  // Before any tensor operation: the same bits on every x86-64 CPU.
+  try {
+    bm::pin_cpu_numerics();
+  } catch (const bm::Error& e) {
+    std::cerr << "bitmerge: error: " << e.what() << std::endl;
+    return 2;
+  }
   CLI::App app{"bitmerge: 1bit-Merging of fine-tuned LLM experts, evaluation and paper tables"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("bitmerge ") + BITMERGE_GIT_COMMIT);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -110,6 +111,43 @@ std::string sha256_file(const std::string& path) {
     c.update(buf.data(), static_cast<size_t>(in.gcount()));
   }
   return c.hex();
+}
+
+std::string sha256_file_cached(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(path, "cannot stat to compute sha256");
+  std::string dir;
+  if (const char* e = std::getenv("BITMERGE_CACHE_DIR"); e && *e) dir = e;
+  else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) dir = std::string(x) + "/bitmerge";
+  else if (const char* h = std::getenv("HOME"); h && *h) dir = std::string(h) + "/.cache/bitmerge";
+  if (dir.empty() || st.st_size < (int64_t(64) << 20)) return sha256_file(path);  // small: just read it
+  std::error_code ec;
+  std::string abs = fs::absolute(path, ec).lexically_normal().string();
+  std::string key = sha256_hex(abs + "\n" + std::to_string(st.st_ino) + "\n" + std::to_string(st.st_size) + "\n" +
+                               std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec));
+  std::string entry = dir + "/sha256/" + key.substr(0, 32);
+  if (file_exists(entry)) {
+    std::string h = read_text_file(entry);
+    if (h.size() == 64) return h;
+  }
+  std::string h = sha256_file(path);
+  try {
+    make_dirs(dir + "/sha256");
+    write_file_atomic(entry, h);
+  } catch (const Error&) {
+    // an unwritable cache only costs time
+  }
+  return h;
+}
+
+std::string relative_to(const std::string& path, const std::string& root) {
+  if (root.empty() || path.empty()) return path;
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  fs::path r = fs::weakly_canonical(fs::absolute(root, ec), ec);
+  fs::path rel = p.lexically_relative(r);
+  if (rel.empty() || *rel.begin() == "..") return path;
+  return rel.string();
 }
 
 void make_dirs(const std::string& path) {

@@ -36,6 +36,13 @@ class AtomicFile {
 std::string sha256_hex(const void* data, size_t n);
 std::string sha256_hex(const std::string& s);
 std::string sha256_file(const std::string& path);
+// sha256_file, remembered per (path, inode, size, mtime) in
+// $BITMERGE_CACHE_DIR (default $XDG_CACHE_HOME/bitmerge, else ~/.cache/bitmerge)
+// so that a 13 GB checkpoint is read once, not on every run.
+std::string sha256_file_cached(const std::string& path);
+// A path fit for committed files: relative to `root` when inside it (else
+// unchanged). Keeps machine-specific prefixes out of results.json.
+std::string relative_to(const std::string& path, const std::string& root);
 
 // Creates a directory and its parents; throws bm::Error on failure.
 void make_dirs(const std::string& path);

@@ -10,6 +10,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/model_config.hpp"
+#include "tasks/common/eval.hpp"
 #include "tasks/common/task.hpp"
 
 namespace bm::runner {
@@ -39,48 +40,12 @@ bool is_dir(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
-int64_t file_size(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
-}
-std::string head_hash(const std::string& path, size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  std::string buf(n, '\0');
-  in.read(&buf[0], static_cast<std::streamsize>(n));
-  buf.resize(static_cast<size_t>(in.gcount()));
-  return bm::sha256_hex(buf);
-}
 }  // namespace
 
 std::string model_fingerprint(const Family& f, const ModelRef& m) {
   std::string dir = resolve_model_dir(f, m, repo_root());
   if (!is_dir(dir)) return "hf:" + m.hf_id + "@" + (m.revision.empty() ? "main" : m.revision);
-  std::vector<std::string> files;
-  for (const char* name : {"config.json", "adapter_config.json", "model.safetensors", "model.safetensors.index.json",
-                           "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.safetensors",
-                           "adapter_model.bin"})
-    if (bm::file_exists(dir + "/" + name)) files.push_back(name);
-  // Shards named in an index.
-  for (const char* idx : {"model.safetensors.index.json", "pytorch_model.bin.index.json"}) {
-    if (!bm::file_exists(dir + "/" + idx)) continue;
-    try {
-      auto j = nlohmann::json::parse(bm::read_text_file(dir + "/" + idx));
-      std::set<std::string> shards;
-      for (auto& [k, v] : j.at("weight_map").items()) shards.insert(v.get<std::string>());
-      files.insert(files.end(), shards.begin(), shards.end());
-    } catch (const nlohmann::json::exception& ex) {
-      bm::fail(dir + "/" + idx, std::string("bad index json: ") + ex.what() + "; re-download the checkpoint");
-    }
-  }
-  std::string acc;
-  for (auto& name : files) {
-    std::string p = dir + "/" + name;
-    int64_t sz = file_size(p);
-    acc += name + ":" + std::to_string(sz) + ":";
-    acc += sz <= (int64_t(256) << 20) ? bm::sha256_file(p) : head_hash(p, 1 << 20);
-    acc += "\n";
-  }
-  return "sha256:" + bm::sha256_hex(acc).substr(0, 32);
+  return "sha256:" + bm::model_fingerprint(dir);  // one fingerprint for the weights (tasks/common/eval.hpp)
 }
 
 nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {

@@ -18,6 +18,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/process_info.hpp"
 #include "harness/core/log.hpp"
 #include "harness/report/results.hpp"
 #include "harness/runner/cache.hpp"
@@ -214,7 +215,7 @@ nlohmann::json resolved_config(const Experiment& e) {
   auto model = [&](const ModelRef& m) {
     return json{{"name", m.name},         {"hf_id", m.hf_id},       {"revision", m.revision},
                 {"format", m.format},     {"template", m.template_name}, {"domain", m.domain},
-                {"dir", resolve_model_dir(e.family, m, repo_root())}};
+                {"dir", bm::relative_to(resolve_model_dir(e.family, m, repo_root()), repo_root())}};
   };
   json experts = json::array();
   for (auto& x : e.family.experts) experts.push_back(model(x));
@@ -265,12 +266,18 @@ nlohmann::json base_provenance(const Experiment& e) {
   // sha256 of every data file of the benchmarks in the grid.
   json data = json::object();
   std::string data_dir = resolve_data_dir(e.family);
-  p["data_dir"] = data_dir;
+  p["data_dir"] = bm::relative_to(data_dir, root);  // no machine paths in committed results
   for (auto& b : e.benchmarks) {
     std::string d = data_dir + "/" + b;
     for (auto& f : list_files(d)) data[b + "/" + f] = bm::sha256_file(d + "/" + f);
   }
   p["data_sha256"] = data;
+  // The weights behind every number (compare: same hashes -> exact equality).
+  json msha = json::object();
+  msha[e.family.base.name] = model_fingerprint(e.family, e.family.base);
+  for (auto& x : e.family.experts) msha[x.name] = model_fingerprint(e.family, x);
+  p["model_sha256"] = msha;
+  if (!cpu_numerics_record().empty()) p["cpu_numerics"] = cpu_numerics_record();
   p["config"] = resolved_config(e);
   return p;
 }
@@ -293,6 +300,7 @@ std::string assemble_results(const Experiment& e, const std::vector<Cell>& cells
     if (!v.compress.empty()) j["compress"] = v.compress;
     if (!v.paper.scores.empty()) j["paper"] = v.paper.scores;
     if (v.paper_storage_percent >= 0) j["paper_storage_percent"] = v.paper_storage_percent;
+    if (v.paper_performance_percent >= 0) j["paper_performance_percent"] = v.paper_performance_percent;
     if (pc.total() > 0) j["storage_bytes"] = variant_storage_bytes(e, v, pc);
     vars.push_back(j);
   }

@@ -15,10 +15,14 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/core/log.hpp"
+#include "harness/models/cpu_numerics.hpp"
 #include "harness/train/tokenizer_train.hpp"
 
 namespace bm::train {
 namespace {
+
+// Changes whenever the trainer's arithmetic changes, so cached families retrain.
+constexpr const char* kTrainerVersion = "trainer-2";
 
 struct TomlReader {
   const toml::table& t;
@@ -99,6 +103,17 @@ bool model_complete(const std::string& dir) {
          file_exists(dir + "/tokenizer.model");
 }
 
+// What the base depends on (data, tokenizer, model, pretraining): a change to
+// [finetune] alone keeps it, so the build reuses the saved base.
+std::string base_canonical_text(const FamilyConfig& c) {
+  ModelConfig m = c.model;
+  m.vocab_size = c.tokenizer_vocab;
+  std::ostringstream o;
+  o << "base-v1 " << c.generator.canonical_text() << "\ntokenizer vocab=" << c.tokenizer_vocab << "\nmodel "
+    << m.to_json_text() << " init_seed=" << c.init_seed << "\npretrain " << c.pretrain.canonical_text() << "\n";
+  return o.str();
+}
+
 std::string fmt(double v, int prec = 3) {
   std::ostringstream o;
   o.setf(std::ios::fixed);
@@ -129,7 +144,7 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(fam, "family", "name", &c.name);
   auto* g = r.sub("generator", {"seed", "countries", "n_test", "n_train_gsm8k", "n_train_math", "pretrain_docs",
                                 "fact_repeats", "misconception_repeats", "qa_repeats", "profiles", "mc_practice",
-                                "math_max"});
+                                "math_max", "pretrain_fact_repeats", "pretrain_share"});
   auto& gc = c.generator;
   r.get(g, "generator", "seed", &gc.seed);
   r.get(g, "generator", "countries", &gc.countries);
@@ -143,6 +158,8 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(g, "generator", "profiles", &gc.profiles);
   r.get(g, "generator", "mc_practice", &gc.mc_practice);
   r.get(g, "generator", "math_max", &gc.math_max);
+  r.get(g, "generator", "pretrain_fact_repeats", &gc.pretrain_fact_repeats);
+  r.get(g, "generator", "pretrain_share", &gc.pretrain_share);
   auto* tk = r.sub("tokenizer", {"vocab_size"});
   r.get(tk, "tokenizer", "vocab_size", &c.tokenizer_vocab);
   auto* m = r.sub("model", {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
@@ -198,13 +215,16 @@ std::string FamilyConfig::cache_key() const { return sha256_hex(canonical_text()
 BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   if (opts.out_dir.empty()) fail("--out", "an output directory is required");
+  // Same bits on every x86-64 CPU: pinned before the first tensor op.
+  const CpuNumerics& pin = pin_cpu_numerics();
   if (opts.threads > 0) at::set_num_threads(opts.threads);
   torch::Device device(opts.device);
   if (device.is_cuda() && !torch::cuda::is_available())
     fail("--device " + opts.device, "CUDA is not available in this build or machine; use --device cpu");
   BuildSummary sum;
   sum.out_dir = opts.out_dir;
-  sum.key = cfg.cache_key();
+  // The key covers the settings and the numeric pin (another pin, other bits).
+  sum.key = sha256_hex(cfg.cache_key() + "\n" + pin.pin_id() + "\n" + kTrainerVersion).substr(0, 16);
   const std::string out = opts.out_dir, data_dir = out + "/data", models = out + "/models", tok_dir = out + "/tokenizer";
   make_dirs(out);
 
@@ -225,13 +245,31 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
       hit = false;
     }
     for (auto& n : names) hit = hit && model_complete(models + "/" + n);
+    // A cached model must still be the bits that were trained.
+    for (auto& n : names)
+      if (hit && sha256_file(models + "/" + n + "/model.safetensors") !=
+                     meta["models"][n].value("sha256", std::string()))
+        hit = false;
+  }
+  const std::string base_key =
+      sha256_hex(base_canonical_text(cfg) + "\n" + pin.pin_id() + "\n" + kTrainerVersion).substr(0, 16);
+  nlohmann::ordered_json old_base;  // the saved base's record when its settings are unchanged
+  if (!hit && !opts.force && file_exists(meta_path)) {
+    try {
+      auto j = nlohmann::ordered_json::parse(read_text_file(meta_path));
+      if (j.value("base_key", "") == base_key && j.contains("models") && j["models"].contains("base"))
+        old_base = j["models"]["base"];
+    } catch (const nlohmann::json::exception&) {
+    }
   }
   if (!hit) {
     meta = nlohmann::ordered_json();
     meta["key"] = sum.key;
     meta["config"] = cfg.canonical_text();
+    meta["base_key"] = base_key;
     meta["device"] = opts.device;
     meta["threads"] = at::get_num_threads();
+    meta["cpu_numerics"] = pin.to_json();
     // tokenizer: every text the models will see
     std::vector<std::string> texts = data.pretrain;
     for (auto* v : {&data.chat, &data.math, &data.code})
@@ -270,8 +308,9 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
       p["seconds"] = st.seconds;
       return p;
     };
-    auto record = [&](const std::string& role, const TrainStats& st, const PackedData& pd) {
-      meta["models"][role] = {{"first_loss", st.first_loss}, {"final_loss", st.final_loss},
+    auto record = [&](const std::string& role, const TrainStats& st, const PackedData& pd, const TrainConfig& tc) {
+      meta["models"][role] = {{"steps", tc.steps},           {"lr", tc.lr},
+                              {"first_loss", st.first_loss}, {"final_loss", st.final_loss},
                               {"seconds", st.seconds},        {"tokens_seen", st.tokens_seen},
                               {"rows", pd.tokens.size(0)},    {"examples", pd.n_examples},
                               {"truncated", pd.n_truncated}};
@@ -280,10 +319,24 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     std::vector<TextExample> pre;
     for (auto& d : data.pretrain) pre.push_back({"", d});
     auto pre_packed = pack_examples(*tok, pre, cfg.pretrain.seq_len, true);
-    auto base = Transformer::random_init(mc, cfg.init_seed, device, torch::kFloat32);
-    auto st = train_model(*base, pre_packed, cfg.pretrain, "pretrain base");
-    record("base", st, pre_packed);
-    save_model(*base, models + "/base", tok_dir, provenance("base", st).dump(2));
+    std::shared_ptr<Transformer> base;
+    const std::string base_dir = models + "/base";
+    if (!old_base.is_null() && model_complete(base_dir) &&
+        sha256_file(base_dir + "/model.safetensors") == old_base.value("sha256", std::string()) &&
+        read_text_file(base_dir + "/tokenizer.model") == read_text_file(tok_dir + "/tokenizer.model")) {
+      // Same data, tokenizer, model and pretraining settings: the saved base
+      // is the bits a retrain would give; only the experts change.
+      log_info("mini " + cfg.name + ": reusing the saved base (base key " + base_key + ")");
+      base = Transformer::load(base_dir, device, torch::kFloat32);
+      meta["models"]["base"] = old_base;
+      meta["models"]["base"]["reused"] = true;
+    } else {
+      base = Transformer::random_init(mc, cfg.init_seed, device, torch::kFloat32);
+      auto st = train_model(*base, pre_packed, cfg.pretrain, "pretrain base");
+      record("base", st, pre_packed, cfg.pretrain);
+      save_model(*base, base_dir, tok_dir, provenance("base", st).dump(2));
+      meta["models"]["base"]["sha256"] = sha256_file(base_dir + "/model.safetensors");
+    }
     // experts: independent fine-tunes of the base. On the CPU with one
     // libtorch thread (the bit-reproducible setting) they train side by side,
     // one per core: each runs exactly the computation it runs alone (same
@@ -331,8 +384,9 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
     for (size_t i = 0; i < exs.size(); ++i) {
-      record(exs[i].name, stats[i], packs[i]);
+      record(exs[i].name, stats[i], packs[i], tcs[i]);
       save_model(*experts[i], models + "/" + exs[i].name, tok_dir, provenance(exs[i].name, stats[i]).dump(2));
+      meta["models"][exs[i].name]["sha256"] = sha256_file(models + "/" + exs[i].name + "/model.safetensors");
     }
     // the runner's family description, paths relative to this file
     std::ostringstream ft;
@@ -363,11 +417,12 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     if (meta.contains("models") && meta["models"].contains(n)) {
       auto& m = meta["models"][n];
       s << "  loss " << fmt(m["first_loss"].get<double>()) << " -> " << fmt(m["final_loss"].get<double>()) << " in "
-        << fmt(m["seconds"].get<double>(), 1) << " s";
+        << fmt(m["seconds"].get<double>(), 1) << " s  sha256 " << m.value("sha256", std::string("?"));
     }
     s << "\n";
   }
   s << "  family: " << out << "/family.toml\n";
+  s << "  numerics: " << pin.summary() << "\n";
   sum.text = s.str();
   return sum;
 }

@@ -72,8 +72,8 @@ namespace bm {
 // current directory (which then fails with a message naming it).
 std::string resolve_data_dir(const std::string& flag_value);
 
-// Identifies a model directory's content cheaply: sha256 over config.json and
-// every *.safetensors header (names, dtypes, shapes, offsets) and *.bin size.
+// Identifies a model directory's weights: sha256 over the sha256 of config.json,
+// every weight file in full (*.safetensors, *.bin, index) and tokenizer.model.
 std::string model_fingerprint(const std::string& model_dir);
 
 // The results.json document.

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "harness/models/cpu_numerics.hpp"
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/tokenizer.hpp"
@@ -21,6 +22,9 @@
 namespace fs = std::filesystem;
 using namespace bm;
 using namespace bm::train;
+
+// As in bitmerge's main(): the CPU numerics are pinned before any tensor op.
+[[maybe_unused]] static const bm::CpuNumerics& kPinned = bm::pin_cpu_numerics();
 
 namespace {
 

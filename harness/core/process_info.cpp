@@ -1,0 +1,10 @@
+#include "harness/core/process_info.hpp"
+
+namespace bm {
+
+std::string& cpu_numerics_record() {
+  static std::string record;
+  return record;
+}
+
+}  // namespace bm
