@@ -1,19 +1,122 @@
-// bitmerge inspect: what a model directory holds (architecture, sizes, roles).
+// bitmerge inspect: what a model directory holds (architecture, sizes, roles),
+// or with --task-vectors what a family's task vectors look like (relative
+// norms, cosines, sign agreement, zeros per position; merging/tv_stats.hpp).
+// Both read weights and report on them without writing models, so they are
+// one verb; `storage` stays the byte accounting computed from shapes.
+#include <sys/resource.h>
+
+#include <chrono>
 #include <iostream>
 #include <map>
 #include <set>
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
+#include "harness/core/log.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/runner/config.hpp"
+#include "merging/api.hpp"
+#include "merging/tv_stats.hpp"
+
+namespace {
+
+struct InspectArgs {
+  std::string model, base, family, json;
+  std::vector<std::string> experts;
+  bool task_vectors = false, common_vocab = false;
+  int64_t chunk_mib = 16;
+};
+
+std::string family_file(const std::string& ref) {
+  if (bm::file_exists(ref)) return ref;
+  std::string f = bm::runner::repo_root() + "/configs/families/" + ref + ".toml";
+  if (bm::file_exists(f)) return f;
+  bm::fail("--family " + ref, "no such file, and no " + f + "; give a family .toml or a name in configs/families");
+}
+
+void run_task_vector_stats(const InspectArgs& a) {
+  using namespace bm::merging;
+  if (!a.model.empty()) bm::fail("inspect --model", "--model and --task-vectors do not go together; use --base");
+  std::shared_ptr<bm::Checkpoint> base;
+  std::vector<TvExpert> experts;
+  std::vector<ExpertSpec> specs;
+  for (auto& e : a.experts)
+    for (auto& s : parse_experts_arg(e)) specs.push_back(s);
+  if (!a.family.empty()) {
+    if (!a.base.empty()) bm::fail("inspect --base", "--family names the base already; drop --base or --family");
+    auto f = bm::runner::load_family(family_file(a.family));
+    const std::string root = bm::runner::repo_root();
+    bm::runner::require_model_present(f, f.base, root);
+    std::string base_dir = bm::runner::resolve_model_dir(f, f.base, root);
+    base = bm::Checkpoint::open(base_dir);
+    std::set<std::string> only;
+    for (auto& s : specs) {
+      if (!f.expert(s.name))
+        bm::fail("--experts " + s.name, std::string("no such expert in ") + f.file +
+                                            bm::did_you_mean(s.name, f.expert_names()));
+      only.insert(s.name);
+    }
+    for (auto& m : f.experts) {
+      if (!only.empty() && !only.count(m.name)) continue;
+      bm::runner::require_model_present(f, m, root);
+      std::string dir = bm::runner::resolve_model_dir(f, m, root);
+      experts.push_back({m.name, m.format == "lora" ? bm::Checkpoint::open_lora(dir, base_dir) : bm::Checkpoint::open(dir)});
+    }
+  } else {
+    if (a.base.empty() || specs.empty())
+      bm::fail("inspect --task-vectors", "give --base DIR and --experts name=DIR[,...], or --family NAME|FILE.toml");
+    base = bm::Checkpoint::open(a.base);
+    for (auto& s : specs) experts.push_back({s.name, bm::Checkpoint::open(s.path)});
+  }
+  if (a.chunk_mib < 1) bm::fail("--chunk-mib", "must be at least 1");
+  TvStatsOptions opts;
+  opts.common_vocab = a.common_vocab;
+  opts.chunk_elems = a.chunk_mib * (int64_t(1) << 20) / 8;  // float64 entries per model and chunk
+  std::unique_ptr<bm::Progress> bar;
+  opts.progress = [&](size_t done, size_t total, const std::string& t) {
+    if (!bar) bar = std::make_unique<bm::Progress>("task-vector statistics", static_cast<int64_t>(total));
+    bar->advance(1, t);
+    if (done == total) bar->finish();
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  TvStatsReport r = task_vector_stats(base, experts, opts);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!a.json.empty()) bm::write_file_atomic(a.json, r.to_json());
+  std::cout << r.to_markdown();
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  bm::log_info("task-vector statistics: " + std::to_string(r.tensors) + " tensors in " + bm::format_duration(secs) +
+               ", peak RSS " + std::to_string(ru.ru_maxrss / 1024) + " MiB" +
+               (a.json.empty() ? std::string() : ", JSON in " + a.json));
+}
+
+}  // namespace
 
 BM_COMMAND(inspect, [](CLI::App& app) {
-  auto* sub = app.add_subcommand("inspect", "Architecture, parameter count, dtype, bytes and tensors per role of a model");
-  auto model = std::make_shared<std::string>();
-  sub->add_option("--model", *model, "Model directory")->required();
-  sub->callback([model] {
-    auto ck = bm::Checkpoint::open(*model);
+  auto* sub = app.add_subcommand(
+      "inspect", "Architecture, parameter count, dtype, bytes and tensors per role of a model; with --task-vectors, "
+                 "task-vector statistics of a base and its experts");
+  auto a = std::make_shared<InspectArgs>();
+  sub->add_option("--model", a->model, "Model directory");
+  sub->add_flag("--task-vectors,--task-vector", a->task_vectors,
+                "task-vector statistics per position: relative norm, cosine, sign agreement, zeros");
+  sub->add_option("--base", a->base, "--task-vectors: base (pretrained) model dir");
+  sub->add_option("--experts,--expert", a->experts, "--task-vectors: name=DIR[,name=DIR...] (repeatable)");
+  sub->add_option("--family", a->family,
+                  "--task-vectors: family name (configs/families) or .toml; its base and experts "
+                  "(--experts NAME,... picks some)");
+  sub->add_flag("--common-vocab", a->common_vocab,
+                "--task-vectors: when embed/lm_head rows differ, compare the rows all models share (default: error)");
+  sub->add_option("--json", a->json, "--task-vectors: also write the statistics as JSON here (atomic)");
+  sub->add_option("--chunk-mib", a->chunk_mib, "--task-vectors: MiB of float64 per model read at once (default 16)");
+  sub->callback([a] {
+    if (a->task_vectors) return run_task_vector_stats(*a);
+    if (!a->base.empty() || !a->experts.empty() || !a->family.empty())
+      bm::fail("inspect --base/--experts/--family", "these are for task-vector statistics; add --task-vectors");
+    if (a->model.empty()) bm::fail("inspect", "give --model DIR (or --task-vectors with --base/--experts or --family)");
+    auto ck = bm::Checkpoint::open(a->model);
     const auto& c = ck->config();
     ck->validate_against_config();  // shape vs config.json: one-line error naming the tensor
     struct RoleStat {
@@ -35,7 +138,7 @@ BM_COMMAND(inspect, [](CLI::App& app) {
       dtypes[bm::dtype_name(info.dtype)] += info.numel();
     }
     auto& o = std::cout;
-    o << "model:          " << *model << "\n";
+    o << "model:          " << a->model << "\n";
     o << "architecture:   " << c.architecture << " (" << c.model_type << ")\n";
     o << "layers:         " << c.num_hidden_layers << "  hidden " << c.hidden_size << "  intermediate "
       << c.intermediate_size << "  heads " << c.num_attention_heads << "  kv_heads " << c.num_key_value_heads
