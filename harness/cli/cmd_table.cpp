@@ -1,4 +1,4 @@
-// `bitmerge table`: defined in harness/runner/verbs.cpp (shared with the runner tests).
+// `bitmerge table`: harness/runner/verbs.cpp -> harness/report/verbs.cpp (shared with the runner tests).
 #include "harness/cli/registry.hpp"
 #include "harness/runner/verbs.hpp"
 

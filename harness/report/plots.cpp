@@ -1,11 +1,13 @@
 #include "harness/report/plots.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/report/paired.hpp"
 #include "harness/report/tables.hpp"
 
 namespace bm::report {
@@ -45,63 +47,24 @@ std::string png_terminal() {
   bm::fail("gnuplot", "has neither the pngcairo nor the png terminal; install gnuplot-nox (scripts/setup.sh)");
 }
 
-std::vector<std::string> render_plots(const ResultsView& v, const std::string& out_dir) {
-  bm::make_dirs(out_dir);
-  std::string png = png_terminal();
-  std::ostringstream dat, gp;
-  std::string stem;
-  std::string head = "set encoding utf8\nset key outside right top\nset grid ytics\n";
-  if (v.table == "storage") {
-    stem = v.name + "_fig3_performance_vs_storage";
-    const StorageUnit unit = storage_unit(v);
-    dat << "# model storage_" << unit.name << " average\n";
-    for (auto& r : v.rows) {
-      auto a = r.measured_average(v.benchmarks);
-      if (!a) a = r.paper_average(v.benchmarks);  // paper value when not yet measured
-      if (!r.storage_bytes || !a) continue;
-      dat << quote(r.name) << " " << *r.storage_bytes / unit.bytes << " " << *a << "\n";
-    }
-    gp << head << "set title " << quote(v.title) << "\nset xlabel 'Storage (" << unit.name << ")'\nset ylabel 'Average score'\n"
-       << "set offsets graph 0.08, graph 0.2, graph 0.1, graph 0.1\nunset key\n"
-       << "plot '" << stem << ".dat' using 2:3 with points pt 7 ps 1.5 lc rgb '#1f77b4', "
-       << "'' using 2:3:1 with labels offset 0,1 font ',9'\n";
-  } else if (v.table == "routing") {
-    stem = v.name + "_fig2_routing_vs_merging";
-    dat << "benchmark";
-    for (auto& r : v.rows) dat << " " << quote(r.name);
-    dat << "\n";
-    auto cols = v.benchmarks;
-    cols.push_back("average");
-    for (auto& b : cols) {
-      dat << quote(benchmark_label(b));
-      for (auto& r : v.rows) {
-        std::optional<double> m = b == "average" ? r.measured_average(v.benchmarks) : std::nullopt;
-        if (b != "average" && r.measured.count(b)) m = r.measured.at(b);
-        dat << " " << (m ? std::to_string(*m) : "NaN");
-      }
-      dat << "\n";
-    }
-    gp << head << "set title " << quote(v.title) << "\nset style data histograms\nset style histogram cluster gap 1\n"
-       << "set style fill solid 0.8 border -1\nset ylabel 'Score'\nset xtics rotate by -30\nset key autotitle columnhead\n"
-       << "plot for [i=2:" << v.rows.size() + 1 << "] '" << stem << ".dat' using i:xtic(1)\n";
-  } else {
-    stem = v.name + "_averages";
-    dat << "# model average\n";
-    for (auto& r : v.rows) {
-      auto a = r.measured_average(v.benchmarks);
-      dat << quote(r.name) << " " << (a ? std::to_string(*a) : "NaN") << "\n";
-    }
-    gp << head << "set title " << quote(v.title) << "\nset style data histograms\nset style fill solid 0.8 border -1\n"
-       << "set ylabel 'Average score'\nset xtics rotate by -30\nunset key\n"
-       << "plot '" << stem << ".dat' using 2:xtic(1)\n";
-  }
-  bm::write_file_atomic(out_dir + "/" + stem + ".dat", dat.str());
+namespace {
+
+std::string num(double x) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", x);
+  return b;
+}
+
+// Writes <stem>.dat and renders <stem>.gp as PNG and SVG; returns the images.
+std::vector<std::string> draw(const std::string& out_dir, const std::string& stem, const std::string& dat,
+                              const std::string& gp, const std::string& png, const std::string& size) {
+  bm::write_file_atomic(out_dir + "/" + stem + ".dat", dat);
   std::vector<std::string> images;
-  for (auto [term, ext] : {std::pair<std::string, std::string>{png + " size 1000,600", "png"},
-                          std::pair<std::string, std::string>{"svg size 1000,600", "svg"}}) {
+  for (auto [term, ext] : {std::pair<std::string, std::string>{png + " size " + size, "png"},
+                          std::pair<std::string, std::string>{"svg size " + size, "svg"}}) {
     std::string img = stem + "." + ext;
-    std::string script = "cd " + quote(out_dir) + "\nset terminal " + term + "\nset output '" + img + ".tmp'\n" +
-                         gp.str() + "set output\n";
+    std::string script = "cd " + quote(out_dir) + "\nset terminal " + term + "\nset output '" + img + ".tmp'\n" + gp +
+                         "set output\n";
     std::string sp = out_dir + "/" + stem + "." + ext + ".gp";
     bm::write_file_atomic(sp, script);
     run_gnuplot(sp);
@@ -110,6 +73,155 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
       bm::fail(out_dir + "/" + img, "gnuplot wrote no image; run `gnuplot " + sp + "` to see why");
     images.push_back(out_dir + "/" + img);
   }
+  return images;
+}
+
+const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                         "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939"};
+const int kPointTypes[] = {7, 5, 9, 11, 13, 15, 7, 5, 9, 11, 13, 15};
+
+// Average and its standard error (points) of a row; the paper's average (no error) when not measured.
+struct Pt {
+  double y = 0, err = 0;
+  bool measured = false;
+};
+std::optional<Pt> average_point(const ResultsView& v, const Row& r) {
+  if (auto a = r.measured_average(v.benchmarks)) return Pt{*a, r.measured_stderr("average", v.benchmarks).value_or(0), true};
+  if (auto p = r.paper_average(v.benchmarks)) return Pt{*p, 0, false};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::string> render_plots(const ResultsView& v, const std::string& out_dir, const stats::PairedOptions& po) {
+  bm::make_dirs(out_dir);
+  std::string png = png_terminal();
+  std::vector<std::string> images;
+  // Every point is labelled through the key (one entry per model, its own colour
+  // and marker), so labels never collide however close the points are.
+  std::string head = "set encoding utf8\nset key outside right top box opaque\nset grid\n";
+  const std::string err_note = "error bars: ±1 standard error";
+  if (v.table == "storage") {
+    std::string stem = v.name + "_fig3_performance_vs_storage";
+    const StorageUnit unit = storage_unit(v);
+    std::ostringstream dat, plot;
+    dat << "# one block per model: storage_" << unit.name << " average stderr\n";
+    int k = 0;
+    for (auto& r : v.rows) {
+      auto a = average_point(v, r);
+      if (!r.storage_bytes || !a) continue;
+      dat << "# " << r.name << "\n" << num(*r.storage_bytes / unit.bytes) << " " << num(a->y) << " " << num(a->err)
+          << "\n\n\n";
+      plot << (k ? ", \\\n     " : "plot ") << "'" << stem << ".dat' index " << k << " using 1:2:3 with yerrorbars pt "
+           << kPointTypes[k % 12] << " ps 1.6 lw 1.5 lc rgb '" << kColors[k % 12] << "' title "
+           << quote(r.name + (a->measured ? "" : " (paper's average, not measured)"));
+      ++k;
+    }
+    std::ostringstream gp;
+    gp << head << "set title " << quote(v.title + "\\n" + err_note) << "\nset xlabel 'Storage (" << unit.name
+       << ")'\nset ylabel 'Average score'\nset offsets graph 0.05, graph 0.05, graph 0.1, graph 0.1\n"
+       << plot.str() << "\n";
+    if (k > 0) {
+      auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1100,600");
+      images.insert(images.end(), im.begin(), im.end());
+    }
+    // The paper's terms: % of Routing's storage vs % of Routing's performance.
+    const Row* routing = nullptr;
+    for (auto& r : v.rows)
+      if (r.kind == "routing") routing = &r;
+    auto ra = routing ? routing->measured_average(v.benchmarks) : std::nullopt;
+    if (routing && routing->storage_bytes && ra && *ra > 0) {
+      std::string stem2 = v.name + "_fig3_percent_of_routing";
+      std::ostringstream d2, p2;
+      d2 << "# one block per model: storage_percent performance_percent low high (bootstrap interval or +-1 se)\n";
+      int j = 0;
+      auto rse = routing->measured_stderr("average", v.benchmarks);
+      for (auto& r : v.rows) {
+        auto a = r.measured_average(v.benchmarks);
+        if (!r.storage_bytes || !a) continue;
+        double x = 100.0 * *r.storage_bytes / *routing->storage_bytes, y = 100.0 * *a / *ra, lo = y, hi = y;
+        std::string how;
+        if (&r != routing) {
+          if (auto rr = paired_ratio(r, *routing, v.benchmarks, po)) {
+            lo = rr->lo, hi = rr->hi;
+          } else if (auto se = r.measured_stderr("average", v.benchmarks); se && rse) {
+            double e = y * std::sqrt(std::pow(*se / std::max(*a, 1e-9), 2) + std::pow(*rse / *ra, 2));
+            lo = y - e, hi = y + e;
+          }
+        }
+        d2 << "# " << r.name << "\n" << num(x) << " " << num(y) << " " << num(lo) << " " << num(hi) << "\n\n\n";
+        p2 << (j ? ", \\\n     " : "plot ") << "'" << stem2 << ".dat' index " << j
+           << " using 1:2:3:4 with yerrorbars pt " << kPointTypes[j % 12] << " ps 1.6 lw 1.5 lc rgb '"
+           << kColors[j % 12] << "' title " << quote(r.name + " (measured)");
+        ++j;
+      }
+      // The paper's stated points (Section 4.6 / abstract), open markers.
+      int pi = 0;
+      for (auto& r : v.rows) {
+        if (!r.paper_storage_percent || !r.paper_performance_percent) continue;
+        d2 << "# paper: " << r.name << "\n" << num(*r.paper_storage_percent) << " " << num(*r.paper_performance_percent)
+           << "\n\n\n";
+        p2 << ", \\\n     '" << stem2 << ".dat' index " << j << " using 1:2 with points pt " << (pi == 0 ? 6 : 4)
+           << " ps 2.2 lw 2 lc rgb 'black' title "
+           << quote("paper: " + r.name + " " + num(*r.paper_performance_percent) + "% at " +
+                    num(*r.paper_storage_percent) + "%");
+        ++j, ++pi;
+      }
+      std::ostringstream g2;
+      g2 << head << "set title " << quote(v.title + ": the paper's terms\\nerror bars: " +
+                                          std::string("95% paired-bootstrap interval of the ratio (±1 se where no per-item scores)"))
+         << "\nset xlabel \"% of Routing's storage\"\nset ylabel \"% of Routing's performance (average)\"\n"
+         << "set offsets graph 0.05, graph 0.05, graph 0.1, graph 0.1\n"
+         << "set arrow from graph 0, first 100 to graph 1, first 100 nohead dt 2 lc rgb '#888888'\n"
+         << p2.str() << "\n";
+      if (j > 0) {
+        auto im = draw(out_dir, stem2, d2.str(), g2.str(), png, "1100,600");
+        images.insert(images.end(), im.begin(), im.end());
+      }
+    }
+    return images;
+  }
+  std::ostringstream dat, gp;
+  std::string stem;
+  if (v.table == "routing") {
+    stem = v.name + "_fig2_routing_vs_merging";
+    dat << "benchmark";
+    for (auto& r : v.rows) dat << " " << quote(r.name) << " " << quote(r.name + " se");
+    dat << "\n";
+    auto cols = v.benchmarks;
+    cols.push_back("average");
+    for (auto& b : cols) {
+      dat << quote(benchmark_label(b));
+      for (auto& r : v.rows) {
+        std::optional<double> m = b == "average" ? r.measured_average(v.benchmarks) : std::nullopt;
+        if (b != "average" && r.measured.count(b)) m = r.measured.at(b);
+        auto se = r.measured_stderr(b, v.benchmarks);
+        dat << " " << (m ? num(*m) : "NaN") << " " << (m && se ? num(*se) : "0");
+      }
+      dat << "\n";
+    }
+    gp << head << "set title " << quote(v.title + "\\n" + err_note)
+       << "\nset style data histograms\nset style histogram errorbars gap 1 lw 1\n"
+       << "set style fill solid 0.8 border -1\nset ylabel 'Score'\nset xtics rotate by -30\nset yrange [0:*]\n";
+    for (size_t i = 0; i < v.rows.size(); ++i)
+      gp << (i ? ", \\\n     " : "plot ") << "'" << stem << ".dat' using " << 2 + 2 * i << ":" << 3 + 2 * i
+         << (i ? "" : ":xtic(1)") << " lc rgb '" << kColors[i % 12] << "' title " << quote(v.rows[i].name);
+    gp << "\n";
+  } else {
+    stem = v.name + "_averages";
+    dat << "# model average stderr\n";
+    for (auto& r : v.rows) {
+      auto a = r.measured_average(v.benchmarks);
+      auto se = r.measured_stderr("average", v.benchmarks);
+      dat << quote(r.name) << " " << (a ? num(*a) : "NaN") << " " << (a && se ? num(*se) : "0") << "\n";
+    }
+    gp << head << "set title " << quote(v.title + "\\n" + err_note)
+       << "\nset style data histograms\nset style histogram errorbars gap 1 lw 1\nset style fill solid 0.8 border -1\n"
+       << "set ylabel 'Average score'\nset xtics rotate by -30\nset yrange [0:*]\nunset key\n"
+       << "plot '" << stem << ".dat' using 2:3:xtic(1) lc rgb '" << kColors[0] << "'\n";
+  }
+  auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1100,600");
+  images.insert(images.end(), im.begin(), im.end());
   return images;
 }
 

@@ -1,5 +1,7 @@
-#include <algorithm>
 #include "harness/report/results.hpp"
+
+#include <algorithm>
+#include <cmath>
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
@@ -61,6 +63,22 @@ std::optional<double> Row::paper_average(const std::vector<std::string>& b) cons
   return s / static_cast<double>(b.size());
 }
 
+std::optional<double> Row::measured_stderr(const std::string& b, const std::vector<std::string>& bs) const {
+  if (b != "average") {
+    auto it = detail.find(b);
+    if (it == detail.end()) return std::nullopt;
+    return it->second.stderr_points;
+  }
+  if (bs.empty()) return std::nullopt;
+  double s = 0;
+  for (auto& x : bs) {
+    auto e = measured_stderr(x, bs);
+    if (!e) return std::nullopt;
+    s += *e * *e;
+  }
+  return std::sqrt(s) / static_cast<double>(bs.size());
+}
+
 const Row* ResultsView::row(const std::string& n) const {
   for (auto& r : rows)
     if (r.name == n) return &r;
@@ -85,14 +103,38 @@ ResultsView view_of(const nlohmann::json& j) {
     if (vj.contains("paper")) r.paper = vj["paper"].get<std::map<std::string, double>>();
     if (vj.contains("storage_bytes")) r.storage_bytes = vj["storage_bytes"].get<double>();
     if (vj.contains("paper_storage_percent")) r.paper_storage_percent = vj["paper_storage_percent"].get<double>();
+    if (vj.contains("paper_performance_percent"))
+      r.paper_performance_percent = vj["paper_performance_percent"].get<double>();
     v.rows.push_back(std::move(r));
   }
+  if (j.contains("provenance") && j["provenance"].is_object() && j["provenance"].contains("model_sha256"))
+    v.model_sha256 = j["provenance"]["model_sha256"];
   for (auto& c : j.at("cells")) {
     if (c.value("status", "") != "done") continue;
     std::string name = c.at("variant").get<std::string>();
     for (auto& r : v.rows)
       if (r.name == name) {
-        r.measured[c.at("benchmark").get<std::string>()] = c.at("score").get<double>();
+        const std::string b = c.at("benchmark").get<std::string>();
+        r.measured[b] = c.at("score").get<double>();
+        CellDetail d;
+        d.metric = c.value("metric", "");
+        d.n = c.value("n_items", int64_t{0});
+        if (c.contains("stderr") && c["stderr"].is_number()) d.stderr_points = c["stderr"].get<double>();
+        if (c.contains("extra") && c["extra"].is_object()) {
+          const auto& x = c["extra"];
+          const std::string se = d.metric + "_stderr";
+          if (!d.stderr_points && x.contains("metrics") && x["metrics"].contains(se) && x["metrics"][se].is_number())
+            d.stderr_points = 100.0 * x["metrics"][se].get<double>();
+          if (x.contains("items") && x["items"].contains("ids") && x["items"].contains("scores") &&
+              x["items"]["scores"].contains(d.metric)) {
+            d.ids = x["items"]["ids"].get<std::vector<std::string>>();
+            d.items = x["items"]["scores"][d.metric].get<std::vector<double>>();
+            if (d.items.size() != d.ids.size())
+              bm::fail("results cell " + name + " x " + b, "items.ids and items.scores." + d.metric +
+                                                              " differ in length; regenerate it with `bitmerge run`");
+          }
+        }
+        r.detail[b] = std::move(d);
         if (c.contains("extra") && c["extra"].contains("router_accuracy"))
           r.router_accuracy[c.at("benchmark").get<std::string>()] = c["extra"]["router_accuracy"].get<double>();
       }

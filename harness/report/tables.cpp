@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/report/paired.hpp"
 
 namespace bm::report {
 namespace {
@@ -90,23 +91,50 @@ std::map<std::string, std::string> best_rows(const ResultsView& v) {
   return best;
 }
 
-std::string render_table(const ResultsView& v, Format f) {
-  auto cols = columns(v);
+std::map<std::string, BestMark> best_marks(const ResultsView& v, const stats::PairedOptions& o) {
+  std::map<std::string, BestMark> out;
   auto best = best_rows(v);
-  auto cell = [&](const Row& r, const std::string& col, bool mark_bold) {
+  for (auto& col : columns(v)) {
+    if (!best.count(col)) continue;
+    BestMark m;
+    m.best = best.at(col);
+    double rv = -INFINITY;
+    for (auto& r : v.rows) {
+      if (!v.best_within.empty() && r.group != v.best_within) continue;
+      if (r.name == m.best) continue;
+      auto x = measured(v, r, col);
+      if (x && *x > rv) rv = *x, m.runner_up = r.name;
+    }
+    if (!m.runner_up.empty()) {
+      auto pt = paired_test(*v.row(m.best), *v.row(m.runner_up), col, v.benchmarks, o);
+      if (pt) m.p = pt->p;
+    }
+    out[col] = m;
+  }
+  return out;
+}
+
+std::string render_table(const ResultsView& v, Format f, const TableOptions& o) {
+  auto cols = columns(v);
+  auto marks = best_marks(v, o.paired);
+  bool any_ns = false, any_se = false;
+  auto cell = [&](const Row& r, const std::string& col) {
     auto m = measured(v, r, col);
     auto p = paper(v, r, col);
-    bool is_best = best.count(col) && best.at(col) == r.name;
+    auto se = r.measured_stderr(col, v.benchmarks);
+    bool is_best = marks.count(col) && marks.at(col).best == r.name;
+    bool ns = is_best && marks.at(col).not_significant(o.alpha);
+    any_ns |= ns;
+    any_se |= se.has_value();
     std::string ms = m ? fmt(*m) : "—";
-    if (m && is_best && mark_bold) ms = f == Format::Latex ? "\\textbf{" + ms + "}" : "**" + ms + "**";
+    if (m && is_best) ms = f == Format::Latex ? "\\textbf{" + ms + "}" : "**" + ms + "**";
+    if (ns) ms += f == Format::Latex ? "$^{\\approx}$" : "≈";
+    if (m && se) ms += f == Format::Latex ? "{\\scriptsize$\\pm$" + fmt(*se) + "}" : " ±" + fmt(*se);
     std::string ps = p ? fmt(*p) : (f == Format::Latex ? "--" : "—");
     if (f == Format::Latex && !m) ms = "--";
     return ms + " / " + ps;
   };
-  std::ostringstream os;
-  std::string note = "measured / paper; best measured value" +
-                     std::string(v.best_within.empty() ? "" : " among " + v.best_within) + " in bold";
-  if (!v.backend.empty() && v.backend != "model") note += "; backend=" + v.backend + " (not model scores)";
+  std::ostringstream os, body;
   if (f == Format::Markdown) {
     os << "### " << v.title << "\n\n";
     os << "| Model |";
@@ -123,13 +151,11 @@ std::string render_table(const ResultsView& v, Format f) {
       for (auto& r : v.rows) {
         if (r.group != g) continue;
         os << "| " << r.name << " |";
-        for (auto& c : cols) os << " " << cell(r, c, true) << " |";
+        for (auto& c : cols) os << " " << cell(r, c) << " |";
         os << "\n";
       }
     }
-    os << "\n" << note << ".\n";
   } else if (f == Format::Latex) {
-    os << "% " << v.title << " (" << note << ")\n";
     os << "\\begin{tabular}{l" << std::string(cols.size(), 'c') << "}\n\\toprule\n";
     os << "Model";
     for (auto& c : cols) os << " & " << benchmark_label(c);
@@ -141,27 +167,110 @@ std::string render_table(const ResultsView& v, Format f) {
       for (auto& r : v.rows) {
         if (r.group != g) continue;
         os << latex_escape(r.name);
-        for (auto& c : cols) os << " & " << cell(r, c, true);
+        for (auto& c : cols) os << " & " << cell(r, c);
         os << " \\\\\n";
       }
     }
     os << "\\bottomrule\n\\end{tabular}\n";
   } else {
     os << "group,model";
-    for (auto& c : cols) os << "," << c << "," << c << "_paper";
-    os << ",best_in\n";
+    for (auto& c : cols) os << "," << c << "," << c << "_stderr," << c << "_paper";
+    os << ",best_in,best_not_significant_in\n";
     for (auto& r : v.rows) {
       os << csv_field(r.group) << "," << csv_field(r.name);
-      std::string best_in;
+      std::string best_in, ns_in;
       for (auto& c : cols) {
         auto m = measured(v, r, c);
         auto p = paper(v, r, c);
-        os << "," << (m ? fmt(*m) : "") << "," << (p ? fmt(*p) : "");
-        if (best.count(c) && best.at(c) == r.name) best_in += (best_in.empty() ? "" : ";") + c;
+        auto se = r.measured_stderr(c, v.benchmarks);
+        os << "," << (m ? fmt(*m) : "") << "," << (m && se ? fmt(*se) : "") << "," << (p ? fmt(*p) : "");
+        if (marks.count(c) && marks.at(c).best == r.name) {
+          best_in += (best_in.empty() ? "" : ";") + c;
+          if (marks.at(c).not_significant(o.alpha)) ns_in += (ns_in.empty() ? "" : ";") + c;
+        }
       }
-      os << "," << best_in << "\n";
+      os << "," << best_in << "," << ns_in << "\n";
+    }
+    return os.str();
+  }
+  std::string note = std::string(any_se ? "measured ± standard error" : "measured") + " / paper; best measured value" +
+                     (v.best_within.empty() ? "" : " among " + v.best_within) + " in bold";
+  if (any_ns)
+    note += std::string(f == Format::Latex ? "; $\\approx$" : "; ≈") +
+            " = not significantly better than the runner-up (paired test, p ≥ " + fmt(o.alpha) + ")";
+  if (!v.backend.empty() && v.backend != "model") note += "; backend=" + v.backend + " (not model scores)";
+  if (f == Format::Markdown) return os.str() + "\n" + note + ".\n";
+  return "% " + v.title + " (" + note + ")\n" + os.str();
+}
+
+std::string render_paper_diff_table(const ResultsView& v, Format f, const TableOptions& o) {
+  auto cols = columns(v);
+  bool any = false;
+  for (auto& r : v.rows)
+    for (auto& c : cols) any |= measured(v, r, c) && paper(v, r, c);
+  if (!any) return "";
+  std::ostringstream os;
+  int far = 0, cells = 0;
+  auto cell = [&](const Row& r, const std::string& c) -> std::string {
+    auto m = measured(v, r, c);
+    auto p = paper(v, r, c);
+    if (!m || !p) return f == Format::Csv ? "," : (f == Format::Latex ? "--" : "—");
+    double d = *m - *p;
+    auto se = r.measured_stderr(c, v.benchmarks);
+    ++cells;
+    std::string z;
+    bool out = false;
+    if (se && *se > 0) {
+      double zz = d / *se;
+      out = std::fabs(zz) > o.z;
+      far += out;
+      z = fmt(zz, 1);
+    }
+    if (f == Format::Csv) return (d >= 0 ? "+" : "") + fmt(d) + "," + z;
+    std::string s = (d >= 0 ? "+" : "") + fmt(d) + (z.empty() ? "" : f == Format::Latex ? " (" + z + "$\\sigma$)" : " (" + z + "σ)");
+    if (out) s = f == Format::Latex ? "\\textbf{" + s + "}" : "**" + s + "**";
+    return s;
+  };
+  if (f == Format::Csv) {
+    os << "group,model";
+    for (auto& c : cols) os << "," << c << "_minus_paper," << c << "_z";
+    os << "\n";
+    for (auto& r : v.rows) {
+      os << csv_field(r.group) << "," << csv_field(r.name);
+      for (auto& c : cols) os << "," << cell(r, c);
+      os << "\n";
+    }
+    return os.str();
+  }
+  if (f == Format::Markdown) {
+    os << "Measured − paper, points (in measured standard errors):\n\n| Model |";
+    for (auto& c : cols) os << " " << benchmark_label(c) << " |";
+    os << "\n|---|";
+    for (size_t i = 0; i < cols.size(); ++i) os << "---:|";
+    os << "\n";
+  } else {
+    os << "% measured - paper (measured standard errors)\n\\begin{tabular}{l" << std::string(cols.size(), 'c')
+       << "}\n\\toprule\nModel";
+    for (auto& c : cols) os << " & " << benchmark_label(c);
+    os << " \\\\\n\\midrule\n";
+  }
+  for (auto& r : v.rows) {
+    bool has = false;
+    for (auto& c : cols) has |= paper(v, r, c).has_value();
+    if (!has) continue;
+    if (f == Format::Markdown) {
+      os << "| " << r.name << " |";
+      for (auto& c : cols) os << " " << cell(r, c) << " |";
+      os << "\n";
+    } else {
+      os << latex_escape(r.name);
+      for (auto& c : cols) os << " & " << cell(r, c);
+      os << " \\\\\n";
     }
   }
+  if (f == Format::Latex) return os.str() + "\\bottomrule\n\\end{tabular}\n";
+  os << "\nBold: the paper's value lies more than " << fmt(o.z, 1) << " measured standard errors away (" << far
+     << " of " << cells << " cells); σ = the measured cell's standard error (the paper gives none).\n";
   return os.str();
 }
 
@@ -254,8 +363,12 @@ std::string render_router_table(const ResultsView& v, Format f) {
   return os.str();
 }
 
-std::string render_for_experiment(const ResultsView& v, Format f) {
-  std::string out = render_table(v, f);
+std::string render_for_experiment(const ResultsView& v, Format f, const TableOptions& o) {
+  std::string out = render_table(v, f, o);
+  if (f != Format::Csv) {
+    std::string d = render_paper_diff_table(v, f, o);
+    if (!d.empty()) out += "\n" + d;
+  }
   if (v.table == "storage") out += "\n" + render_storage_table(v, f);
   std::string router = render_router_table(v, f);
   if (!router.empty() && f != Format::Csv) out += "\n" + router;

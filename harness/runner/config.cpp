@@ -10,6 +10,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/report/claims.hpp"
 
 namespace bm::runner {
 namespace {
@@ -310,7 +311,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   std::string prefix = "variants[" + std::to_string(idx) + "].";
   if (auto* n = t.get("name"); n && n->is_string()) prefix = "variants." + *n->value<std::string>() + ".";
   check_keys(t, {"name", "group", "kind", "expert", "position", "method", "experts", "compress", "params", "weights",
-                 "merge_method", "paper", "paper_storage_percent"},
+                 "merge_method", "paper", "paper_storage_percent", "paper_performance_percent"},
              file, prefix);
   Variant v;
   v.name = get_str(t, "name", file, prefix);
@@ -356,6 +357,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   }
   if (auto* p = get_table(t, "paper", file, prefix)) parse_paper(*p, v.paper, e.benchmarks, file, prefix + "paper.");
   v.paper_storage_percent = get_num(t, "paper_storage_percent", file, prefix, -1);
+  v.paper_performance_percent = get_num(t, "paper_performance_percent", file, prefix, -1);
 
   if (v.kind == "expert" || v.kind == "compressed") {
     if (v.expert.empty()) key_fail(file, prefix + "expert", "missing; kind '" + v.kind + "' needs an expert");
@@ -382,8 +384,9 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
 Experiment parse_experiment_text(const std::string& text, const std::string& file) {
   toml::table t = parse_toml_text(text, file);
   check_keys(t, {"name", "title", "table", "family", "benchmarks", "variants", "eval", "router", "seed", "backend",
-                 "synthetic_delay_s", "best_within", "results_dir"},
+                 "synthetic_delay_s", "best_within", "results_dir", "claims"},
              file, "");
+  bm::report::parse_claims_text(text, file);  // [[claims]] (read by `bitmerge claims`): checked here, fail fast
   Experiment e;
   e.file = file;
   e.name = get_str(t, "name", file, "");

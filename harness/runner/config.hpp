@@ -70,6 +70,7 @@ struct Variant {
   std::string merge_method = "ties";             // onebit_merging: how the others merge into the routed base
   PaperRow paper;
   double paper_storage_percent = -1;             // Figure 3 claims (percent of Routing), if any
+  double paper_performance_percent = -1;         // Figure 3 claims (percent of Routing's average), if any
 };
 
 struct RouterSettings {

@@ -9,6 +9,7 @@
 #include "harness/report/compare.hpp"
 #include "harness/report/plots.hpp"
 #include "harness/report/tables.hpp"
+#include "harness/report/verbs.hpp"
 #include "harness/runner/runner.hpp"
 #include "harness/runner/slurm.hpp"
 
@@ -65,49 +66,13 @@ void add_run_verb(CLI::App& app) {
 }
 
 void add_table_verb(CLI::App& app) {
-  struct Opts {
-    std::string results, format = "md", out, plots;
-    bool storage = false;
-  };
-  auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("table", "Print the paper's table from a results.json (md, latex, csv)");
-  sub->add_option("results", o->results, "results.json written by bitmerge run")->required();
-  sub->add_option("--format", o->format, "md | latex | csv");
-  sub->add_option("--out", o->out, "write to this file instead of stdout");
-  sub->add_flag("--storage", o->storage, "also print the storage table");
-  sub->add_option("--plots", o->plots, "also draw the figures (PNG + SVG, gnuplot) into this folder");
-  sub->callback([o] {
-    auto fmt = bm::report::parse_format(o->format);
-    auto view = bm::report::view_of(bm::report::load_results(o->results));
-    std::string text = bm::report::render_for_experiment(view, fmt);
-    if (o->storage && view.table != "storage") text += "\n" + bm::report::render_storage_table(view, fmt);
-    if (o->out.empty())
-      std::cout << text;
-    else
-      bm::write_file_atomic(o->out, text);
-    if (!o->plots.empty())
-      for (auto& img : bm::report::render_plots(view, o->plots)) bm::log_info("wrote " + img);
-  });
+  // Options and behaviour: harness/report/verbs.hpp (paired tests, paper columns, claims).
+  bm::report::add_table_options(app);
 }
 
 void add_compare_verb(CLI::App& app) {
-  struct Opts {
-    std::string now, base;
-    double tolerance = 1.0;
-  };
-  auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("compare", "Diff two results files; exit 1 on a regression or a missing cell");
-  sub->add_option("new", o->now, "new results.json")->required();
-  sub->add_option("baseline", o->base, "baseline results.json")->required();
-  sub->add_option("--tolerance", o->tolerance, "allowed drop in points (default 1.0)");
-  sub->callback([o] {
-    if (o->tolerance < 0) bm::fail("--tolerance", "must be >= 0");
-    auto a = bm::report::view_of(bm::report::load_results(o->now));
-    auto b = bm::report::view_of(bm::report::load_results(o->base));
-    auto r = bm::report::compare_results(a, b, o->tolerance);
-    std::cout << r.table;
-    if (r.regressions > 0 || r.missing > 0) throw CLI::RuntimeError(1);
-  });
+  // Options and behaviour: harness/report/verbs.hpp (shared with the report tests).
+  bm::report::add_compare_options(app);
 }
 
 void add_slurm_verb(CLI::App& app) {

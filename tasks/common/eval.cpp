@@ -91,7 +91,8 @@ std::vector<TaskResult> evaluate(LanguageModel& lm, const std::vector<std::strin
     r.headline_metric = t.headline_metric();
     r.headline_note = t.headline_note();
     r.data_format = t.data_format();
-    for (const auto& f : t.data_files()) r.data_files.emplace_back(f, sha256_file(f));
+    // Paths relative to the data dir: no machine paths in results.
+    for (const auto& f : t.data_files()) r.data_files.emplace_back(relative_to(f, opts.data_dir), sha256_file(f));
     auto idx = select_items(t, opts);
     RunContext ctx;
     ctx.template_name = tmpl[ti];
@@ -155,9 +156,23 @@ TaskResult combine_results(const std::vector<TaskResult>& parts) {
 nlohmann::json task_result_json(const TaskResult& r) {
   nlohmann::json j;
   j["metrics"] = r.metrics;
+  const std::string se_key = r.headline_metric + "_stderr";
   j["headline"] = {{"metric", r.headline_metric},
                    {"value", r.metrics.contains(r.headline_metric) ? r.metrics[r.headline_metric] : nlohmann::json()},
-                   {"note", r.headline_note}};
+                   {"stderr", r.metrics.contains(se_key) ? r.metrics[se_key] : nlohmann::json()},
+                   {"n", r.samples.size()},
+                   {"note", r.headline_note + (r.headline_note.empty() ? "" : "; ") + "n = " +
+                                std::to_string(r.samples.size()) + " items"}};
+  // Per-item scores (0/1 stored as integers), so paired comparisons need no rerun.
+  nlohmann::json ids = nlohmann::json::array(), scores = nlohmann::json::object();
+  for (const auto& s : r.samples) {
+    ids.push_back(s.id);
+    for (const auto& [m, v] : s.metrics) {
+      if (v == 0.0 || v == 1.0) scores[m].push_back(static_cast<int>(v));
+      else scores[m].push_back(v);
+    }
+  }
+  j["items"] = {{"ids", ids}, {"scores", scores}};
   j["version"] = r.version;
   j["template"] = r.template_name;
   j["data_format"] = r.data_format;
@@ -216,8 +231,9 @@ std::string resolve_data_dir(const std::string& flag_value) {
 }
 
 std::string model_fingerprint(const std::string& model_dir) {
-  std::string acc;
-  if (file_exists(model_dir + "/config.json")) acc += "config.json:" + sha256_file(model_dir + "/config.json") + "\n";
+  // sha256 over every file that decides the model's outputs (config, all
+  // weights in full, tokenizer), by name: two models share a fingerprint only
+  // when they are the same bits. Large files' digests are cached by mtime.
   std::vector<std::string> files;
   if (DIR* d = opendir(model_dir.c_str())) {
     while (auto* e = readdir(d)) files.push_back(e->d_name);
@@ -226,22 +242,13 @@ std::string model_fingerprint(const std::string& model_dir) {
     fail(model_dir, "cannot open the model directory; check --model");
   }
   std::sort(files.begin(), files.end());
+  std::string acc;
   for (const auto& f : files) {
-    std::string p = model_dir + "/" + f;
-    if (ends_with(f, ".safetensors")) {
-      std::ifstream in(p, std::ios::binary);
-      uint64_t hlen = 0;
-      in.read(reinterpret_cast<char*>(&hlen), 8);
-      if (!in || hlen > (1ull << 30)) fail(p, "not a safetensors file (bad header length)");
-      std::string header(static_cast<size_t>(hlen), '\0');
-      in.read(header.data(), static_cast<std::streamsize>(hlen));
-      acc += f + ":" + sha256_hex(header) + "\n";
-    } else if (ends_with(f, ".bin") || f == "tokenizer.model") {
-      struct stat st {};
-      stat(p.c_str(), &st);
-      acc += f + ":" + std::to_string(st.st_size) + (f == "tokenizer.model" ? ":" + sha256_file(p) : "") + "\n";
-    }
+    if (f == "config.json" || f == "adapter_config.json" || f == "tokenizer.model" || ends_with(f, ".safetensors") ||
+        ends_with(f, ".bin") || ends_with(f, ".index.json"))
+      acc += f + ":" + sha256_file_cached(model_dir + "/" + f) + "\n";
   }
+  if (acc.empty()) fail(model_dir, "no config.json or weight files to fingerprint; check --model");
   return sha256_hex(acc);
 }
 

@@ -1,5 +1,8 @@
+#include <algorithm>
+
 #include "harness/core/error.hpp"
 #include "tasks/common/task.hpp"
+#include "tasks/common/stats.hpp"
 #include "tasks/gsm8k/gsm8k.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
 #include "tasks/humaneval/humaneval.hpp"
@@ -83,14 +86,20 @@ nlohmann::json aggregate_metrics(const Task& task, const std::vector<Sample>& sa
   nlohmann::json out = nlohmann::json::object();
   for (const auto& m : task.metric_names()) {
     double sum = 0;
-    int64_t n = 0;
+    std::vector<double> xs;
     for (const auto& s : samples) {
       auto it = s.metrics.find(m);
       if (it == s.metrics.end()) continue;
       sum += it->second;
-      ++n;
+      xs.push_back(it->second);
     }
-    if (n > 0) out[m] = sum / static_cast<double>(n);
+    if (xs.empty()) continue;
+    out[m] = sum / static_cast<double>(xs.size());  // summed as before: scores unchanged bit for bit
+    // lm-eval mean_stderr (every metric here aggregates by mean); over sorted
+    // scores, so that combined subsets (routed cells) give the same bits.
+    std::sort(xs.begin(), xs.end());
+    out[m + "_stderr"] = stats::mean_stderr(xs);
+    if (xs.size() != samples.size()) out[m + "_n"] = xs.size();
   }
   out["n"] = samples.size();
   return out;

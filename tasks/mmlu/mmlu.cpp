@@ -75,7 +75,7 @@ class MmluTask : public Task {
   std::string version() const override { return "mmlu-1"; }
   std::vector<std::string> metric_names() const override { return {"acc"}; }
   std::string headline_metric() const override { return "acc"; }
-  std::string headline_note() const override { return "acc averaged over all 14,042 questions (weighted by subject size)"; }
+  std::string headline_note() const override { return "acc averaged over every question evaluated (weighted by subject size; the full test set has 14,042)"; }
   std::vector<std::string> templates() const override { return {"lm-eval", "llama2-chat"}; }
   void load(const std::string& data_dir) override {
     dir_ = require_data_file(data_dir, "mmlu/test", "MMLU", kMmluSource);

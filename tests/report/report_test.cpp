@@ -101,13 +101,15 @@ TEST(Tables, LatexAndCsv) {
             std::string::npos) << tex;
   std::string csv = render_table(v, Format::Csv);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "group,model,mmlu,mmlu_paper,hellaswag,hellaswag_paper,truthfulqa,truthfulqa_paper,gsm8k,gsm8k_paper,math,"
-            "math_paper,mbpp,mbpp_paper,humaneval,humaneval_paper,average,average_paper,best_in");
-  EXPECT_NE(csv.find("\nMerging methods,1bit-Merging,35.00,,36.00,,37.00,,38.00,20.50,39.00,,40.00,,41.00,,38.00,36.74,"
-                     "mmlu;hellaswag;truthfulqa;gsm8k;math;humaneval\n"),
+            "group,model,mmlu,mmlu_stderr,mmlu_paper,hellaswag,hellaswag_stderr,hellaswag_paper,truthfulqa,"
+            "truthfulqa_stderr,truthfulqa_paper,gsm8k,gsm8k_stderr,gsm8k_paper,math,math_stderr,math_paper,mbpp,"
+            "mbpp_stderr,mbpp_paper,humaneval,humaneval_stderr,humaneval_paper,average,average_stderr,average_paper,"
+            "best_in,best_not_significant_in");
+  EXPECT_NE(csv.find("\nMerging methods,1bit-Merging,35.00,,,36.00,,,37.00,,,38.00,,20.50,39.00,,,40.00,,,41.00,,,"
+                     "38.00,,36.74,mmlu;hellaswag;truthfulqa;gsm8k;math;humaneval,\n"),
             std::string::npos)
       << csv;
-  EXPECT_NE(csv.find("\nFinetuned,Chat,50.00,,51.00,,52.00,,53.00,,54.00,,55.00,,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nFinetuned,Chat,50.00,,,51.00,,,52.00,,,53.00,,,54.00,,,55.00,,,,,,,,,,\n"), std::string::npos) << csv;
 }
 
 TEST(Tables, StorageTableRelativeToRouting) {
@@ -181,7 +183,7 @@ TEST(Compare, RegressionsMissingAndTolerance) {
   auto r = compare_results(now, base, 1.0);
   EXPECT_EQ(r.regressions, 1);  // the cell; TIES's average drops only 0.36
   EXPECT_EQ(r.missing, 0);
-  EXPECT_NE(r.table.find("| TIES | GSM8K | 33.00 | 30.50 | -2.50 | REGRESSION |"), std::string::npos) << r.table;
+  EXPECT_NE(r.table.find("| TIES | GSM8K | 33.00 | 30.50 | -2.50 | — | tolerance | REGRESSION |"), std::string::npos) << r.table;
   EXPECT_EQ(compare_results(now, base, 3.0).regressions, 0);
   EXPECT_EQ(compare_results(base, base, 0.0).regressions, 0);
   // A cell done in the baseline but missing now.
@@ -201,11 +203,46 @@ TEST(Plots, Figure3AndBarsAsPngAndSvg) {
   }
   for (std::string table : {"storage", "routing", "main"}) {
     auto imgs = render_plots(view_of(synthetic_results(table)), dir);
-    ASSERT_EQ(imgs.size(), 2u);
+    ASSERT_EQ(imgs.size(), table == "storage" ? 4u : 2u) << "storage: absolute and % of Routing";
     std::string png = bm::read_text_file(imgs[0]), svg = bm::read_text_file(imgs[1]);
     EXPECT_EQ(png.substr(1, 3), "PNG") << imgs[0];
     EXPECT_GT(png.size(), 2000u);
     EXPECT_NE(svg.find("<svg"), std::string::npos);
-    if (table == "storage") EXPECT_NE(svg.find("1bit-Merging"), std::string::npos) << "labels drawn";
+    if (table == "storage") {
+      EXPECT_NE(svg.find("1bit-Merging"), std::string::npos) << "labels drawn";
+    }
   }
+}
+
+TEST(Plots, ErrorBarsKeyLabelsAndTheFigure3PaperTerms) {
+  char tmpl[] = "/tmp/bm-plots2-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  try {
+    png_terminal();
+  } catch (const bm::Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  json j = synthetic_results("storage");
+  for (auto& v : j["variants"])
+    if (v["name"] == "1bit-Merging") v["paper_performance_percent"] = 94.53;
+  for (auto& c : j["cells"]) c["extra"] = {{"metrics", {{"acc_stderr", 0.02}}}};
+  for (auto& c : j["cells"]) c["metric"] = "acc";
+  auto imgs = render_plots(view_of(j), dir);
+  ASSERT_EQ(imgs.size(), 4u);
+  std::string gp = bm::read_text_file(dir + "/t2_fig3_performance_vs_storage.png.gp");
+  EXPECT_NE(gp.find("with yerrorbars"), std::string::npos) << gp;
+  EXPECT_EQ(gp.find("with labels"), std::string::npos) << "names go to the key, never onto the canvas";
+  EXPECT_NE(gp.find("title \"TIES\""), std::string::npos) << gp;
+  std::string dat = bm::read_text_file(dir + "/t2_fig3_performance_vs_storage.dat");
+  // 1bit-Merging: 27 GB, average 38, se = sqrt(7 * 2^2) / 7 = 0.756 points.
+  EXPECT_NE(dat.find("# 1bit-Merging\n27 38 0.755929"), std::string::npos) << dat;
+  std::string d2 = bm::read_text_file(dir + "/t2_fig3_percent_of_routing.dat");
+  EXPECT_NE(d2.find("# paper: 1bit-Merging\n66.25 94.53"), std::string::npos) << d2;
+  // Measured: 27/40.5 = 66.67% of storage, 38/48 = 79.17% of performance, +-1 se propagated (no items).
+  EXPECT_NE(d2.find("# 1bit-Merging\n66.6667 79.1667 "), std::string::npos) << d2;
+  std::string svg = bm::read_text_file(dir + "/t2_fig3_percent_of_routing.svg");
+  EXPECT_NE(svg.find("paper: 1bit-Merging 94.53% at 66.25%"), std::string::npos);
+  // Bars with error bars for the other experiment kinds.
+  render_plots(view_of(synthetic_results("routing")), dir);
+  EXPECT_NE(bm::read_text_file(dir + "/t2_fig2_routing_vs_merging.png.gp").find("histogram errorbars"), std::string::npos);
 }
