@@ -62,6 +62,7 @@ std::string short_hashes(const nlohmann::json& h) {
   std::string o;
   for (auto& [k, v] : h.items()) {
     std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+    if (s.rfind("sha256:", 0) == 0) s = s.substr(7);
     o += (o.empty() ? "" : ", ") + k + "=" + s.substr(0, 12);
   }
   return o;
@@ -84,8 +85,15 @@ CompareResult compare_results(const ResultsView& now, const ResultsView& base, c
                                        : "a drop beyond " + f2(o.sigmas) + " standard errors of the difference";
   noise_rule += " (cells without a standard error: more than " + f2(o.tolerance) + " points)";
   if (mode == CompareMode::Auto) {
-    bool have = now.model_sha256.is_object() && !now.model_sha256.empty() && base.model_sha256.is_object() &&
-                !base.model_sha256.empty();
+    // Only weights that were actually hashed count ("sha256:<hex>"); a model that
+    // was absent is recorded as "hf:<id>@<rev>", which proves nothing.
+    auto hashed = [](const nlohmann::json& h) {
+      if (!h.is_object() || h.empty()) return false;
+      for (auto& [k, x] : h.items())
+        if (!x.is_string() || x.get<std::string>().rfind("sha256:", 0) != 0) return false;
+      return true;
+    };
+    bool have = hashed(now.model_sha256) && hashed(base.model_sha256);
     if (have && now.model_sha256 == base.model_sha256) {
       mode = CompareMode::Exact;
       res.header = "Same model weights in both files (" + short_hashes(now.model_sha256) +

@@ -221,7 +221,7 @@ TEST(Compare, PairedVariantComparison) {
 
 TEST(Compare, AutoModeExactWhenWeightsMatchNoiseOtherwise) {
   json base = handmade();
-  base["provenance"] = {{"model_sha256", {{"base", std::string(64, 'a')}, {"chat", std::string(64, 'b')}}}};
+  base["provenance"] = {{"model_sha256", {{"base", "sha256:" + std::string(64, 'a')}, {"chat", "sha256:" + std::string(64, 'b')}}}};
   // NEW: Twin's MMLU items 0 and 1 swapped -> same score, different items.
   json now = base;
   for (auto& c : now["cells"])
@@ -237,13 +237,18 @@ TEST(Compare, AutoModeExactWhenWeightsMatchNoiseOtherwise) {
   EXPECT_NE(r.header.find("Same model weights"), std::string::npos);
   EXPECT_EQ(compare_results(view_of(base), view_of(base), o).regressions, 0);
   // Different weights: one line naming both hash sets; the swap is noise.
-  now["provenance"]["model_sha256"]["chat"] = std::string(64, 'c');
+  now["provenance"]["model_sha256"]["chat"] = "sha256:" + std::string(64, 'c');
   r = compare_results(view_of(now), view_of(base), o);
   EXPECT_EQ(r.used, CompareMode::Noise);
   EXPECT_EQ(r.regressions, 0) << r.table;
   EXPECT_NE(r.header.find("chat=cccccccccccc"), std::string::npos) << r.header;
   EXPECT_NE(r.header.find("chat=bbbbbbbbbbbb"), std::string::npos) << r.header;
   EXPECT_EQ(std::count(r.header.begin(), r.header.end(), '\n'), 1);
+  // Weights not hashed (absent models are recorded as hf:<id>@<rev>): never exact.
+  json unhashed = base;
+  unhashed["provenance"]["model_sha256"] = {{"base", "hf:x@main"}};
+  json unhashed_now = unhashed;
+  EXPECT_EQ(compare_results(view_of(unhashed_now), view_of(unhashed), CompareOptions{}).used, CompareMode::Noise);
   // A real drop: Strong loses 30 MMLU items (75% -> 60%): beyond 2 se -> regression.
   for (auto& c : now["cells"])
     if (c["variant"] == "Strong" && c["benchmark"] == "mmlu") {
