@@ -65,27 +65,46 @@ double TvAccum::both_nonzero_frac(int i, int j) const {
   return n > 0 ? static_cast<double>(both_nonzero[p]) / static_cast<double>(n) : kNaN;
 }
 
-void tv_accumulate(TvAccum& acc, const double* base, const std::vector<const double*>& ex, int64_t n) {
-  const int K = acc.experts();
-  if (static_cast<int>(ex.size()) != K) throw std::logic_error("tv_accumulate: expert count differs from the accumulator's");
-  std::vector<double> d(K), sq(K, 0.0), as(K, 0.0), mx(acc.max_abs), dot(acc.dot.size(), 0.0);
-  std::vector<int64_t> zeros(K, 0), both(acc.dot.size(), 0), agree(acc.dot.size(), 0);
+namespace {
+
+inline double as_double(double v) { return v; }
+inline double as_double(float v) { return v; }
+inline double as_double(c10::Half v) { return static_cast<float>(v); }
+inline double as_double(c10::BFloat16 v) { return static_cast<float>(v); }
+
+// One pass over n entries, values read in their stored type and widened to
+// float64 (exact for fp16 / bf16 / fp32). K = 0: the expert count is taken
+// at run time; K > 0: fixed, so the per-entry loops unroll.
+template <typename T, int K>
+void accumulate_impl(TvAccum& acc, const T* base, const std::vector<const T*>& ex, int64_t n) {
+  const int k_n = K > 0 ? K : acc.experts();
+  constexpr int kCap = 16;
+  if (k_n > kCap) throw std::logic_error("tv_accumulate: at most 16 experts");
+  const T* e[kCap];
+  double d[kCap], sq[kCap] = {}, as[kCap] = {}, mx[kCap];
+  int64_t zeros[kCap] = {};
+  constexpr int kPairs = kCap * (kCap - 1) / 2;
+  double dot[kPairs];
+  int64_t both[kPairs], agree[kPairs];
+  const int pairs = k_n * (k_n - 1) / 2;
+  for (int p = 0; p < pairs; ++p) dot[p] = 0, both[p] = 0, agree[p] = 0;
+  for (int k = 0; k < k_n; ++k) e[k] = ex[k], mx[k] = acc.max_abs[k];
   double bsq = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double b = base[i];
+    const double b = as_double(base[i]);
     bsq += b * b;
-    for (int k = 0; k < K; ++k) {
-      const double v = ex[k][i] - b;
+    for (int k = 0; k < k_n; ++k) {
+      const double v = as_double(e[k][i]) - b;
       d[k] = v;
       sq[k] += v * v;
       const double a = std::fabs(v);
       as[k] += a;
-      if (a > mx[k]) mx[k] = a;
+      mx[k] = a > mx[k] ? a : mx[k];
       zeros[k] += (v == 0.0);
     }
     int p = 0;
-    for (int a = 0; a < K; ++a)
-      for (int c = a + 1; c < K; ++c, ++p) {
+    for (int a = 0; a < k_n; ++a)
+      for (int c = a + 1; c < k_n; ++c, ++p) {
         dot[p] += d[a] * d[c];
         const bool nz = (d[a] != 0.0) & (d[c] != 0.0);
         both[p] += nz;
@@ -94,30 +113,77 @@ void tv_accumulate(TvAccum& acc, const double* base, const std::vector<const dou
   }
   acc.n += n;
   acc.base_sq += bsq;
-  for (int k = 0; k < K; ++k) {
+  for (int k = 0; k < k_n; ++k) {
     acc.sq[k] += sq[k];
     acc.abs_sum[k] += as[k];
     acc.max_abs[k] = mx[k];
     acc.zeros[k] += zeros[k];
   }
-  for (size_t p = 0; p < dot.size(); ++p) {
+  for (int p = 0; p < pairs; ++p) {
     acc.dot[p] += dot[p];
     acc.both_nonzero[p] += both[p];
     acc.agree[p] += agree[p];
   }
 }
 
+template <typename T>
+void accumulate_any(TvAccum& acc, const T* base, const std::vector<const T*>& ex, int64_t n) {
+  if (static_cast<int>(ex.size()) != acc.experts())
+    throw std::logic_error("tv_accumulate: expert count differs from the accumulator's");
+  switch (acc.experts()) {
+    case 1: return accumulate_impl<T, 1>(acc, base, ex, n);
+    case 2: return accumulate_impl<T, 2>(acc, base, ex, n);
+    case 3: return accumulate_impl<T, 3>(acc, base, ex, n);
+    case 4: return accumulate_impl<T, 4>(acc, base, ex, n);
+    default: return accumulate_impl<T, 0>(acc, base, ex, n);
+  }
+}
+
+// Contiguous 1-D views of one dtype (the stored data, no copy): returns false
+// when the dtypes differ or are not floating, and the caller converts.
+bool accumulate_stored(TvAccum& acc, const torch::Tensor& base, const std::vector<torch::Tensor>& ex) {
+  auto dt = base.scalar_type();
+  for (auto& e : ex)
+    if (e.scalar_type() != dt || !e.is_contiguous()) return false;
+  if (!base.is_contiguous()) return false;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<const T*> ps;
+    for (auto& e : ex) ps.push_back(e.data_ptr<T>());
+    accumulate_any<T>(acc, base.data_ptr<T>(), ps, base.numel());
+    return true;
+  };
+  switch (dt) {
+    case torch::kFloat64: return run(double{});
+    case torch::kFloat32: return run(float{});
+    case torch::kFloat16: return run(c10::Half{});
+    case torch::kBFloat16: return run(c10::BFloat16{});
+    default: return false;
+  }
+}
+
+void accumulate_tensors(TvAccum& acc, const torch::Tensor& base, const std::vector<torch::Tensor>& ex) {
+  if (accumulate_stored(acc, base, ex)) return;
+  auto b = base.to(torch::kFloat64).contiguous();
+  std::vector<torch::Tensor> keep;
+  for (auto& e : ex) keep.push_back(e.to(torch::kFloat64).contiguous());
+  accumulate_stored(acc, b, keep);
+}
+
+}  // namespace
+
+void tv_accumulate(TvAccum& acc, const double* base, const std::vector<const double*>& ex, int64_t n) {
+  accumulate_any<double>(acc, base, ex, n);
+}
+
 TvAccum tv_accumulate(const torch::Tensor& base, const std::vector<torch::Tensor>& experts) {
   TvAccum acc(static_cast<int>(experts.size()));
-  auto b = base.to(torch::kFloat64).contiguous().reshape({-1});
-  std::vector<torch::Tensor> keep;
-  std::vector<const double*> ptrs;
+  std::vector<torch::Tensor> ex;
   for (auto& e : experts) {
     if (e.sizes() != base.sizes()) throw std::invalid_argument("tv_accumulate: expert shape differs from the base's");
-    keep.push_back(e.to(torch::kFloat64).contiguous().reshape({-1}));
-    ptrs.push_back(keep.back().data_ptr<double>());
+    ex.push_back(e.contiguous().reshape({-1}));
   }
-  tv_accumulate(acc, b.data_ptr<double>(), ptrs, b.numel());
+  accumulate_tensors(acc, base.contiguous().reshape({-1}), ex);
   return acc;
 }
 
@@ -206,6 +272,7 @@ TvStatsReport task_vector_stats(const std::shared_ptr<Checkpoint>& base, const s
   std::map<int, std::map<std::string, TvAccum>> by_layer;
   TvAccum total(K);
   const auto& names = base->names();
+  if (opts.progress) opts.progress(0, names.size(), "");
   for (size_t ti = 0; ti < names.size(); ++ti) {
     const std::string& name = names[ti];
     torch::Tensor b = base->get(name);
@@ -224,20 +291,17 @@ TvStatsReport task_vector_stats(const std::shared_ptr<Checkpoint>& base, const s
     for (int64_t off = 0; off < n; off += chunk) {
       const int64_t len = std::min(chunk, n - off);
       auto bv = b.narrow(0, off, len);
-      auto bc = bv.to(torch::kFloat64).contiguous();
-      std::vector<torch::Tensor> ecs;
-      std::vector<const double*> eps;
-      for (auto& e : es) {
-        ecs.push_back(e.narrow(0, off, len).to(torch::kFloat64).contiguous());
-        eps.push_back(ecs.back().data_ptr<double>());
-      }
+      std::vector<torch::Tensor> evs;
+      for (auto& e : es) evs.push_back(e.narrow(0, off, len));
       TvAccum c(K);
-      tv_accumulate(c, bc.data_ptr<double>(), eps, len);
+      accumulate_tensors(c, bv, evs);
       for (int k = 0; k < K; ++k) {
         if (std::isfinite(c.sq[k])) continue;
-        const double* bp = bc.data_ptr<double>();
+        auto bd = bv.to(torch::kFloat64).contiguous();
+        auto ed = evs[k].to(torch::kFloat64).contiguous();
+        const double *bp = bd.data_ptr<double>(), *ep = ed.data_ptr<double>();
         for (int64_t i = 0; i < len; ++i) {
-          double v = eps[k][i] - bp[i];
+          double v = ep[i] - bp[i];
           if (std::isfinite(v)) continue;
           fail(r.expert_paths[k] + ": " + name,
                "task vector of expert '" + r.experts[k] + "' has " + (std::isnan(v) ? "NaN" : "Inf") + " at index " +
@@ -247,7 +311,7 @@ TvStatsReport task_vector_stats(const std::shared_ptr<Checkpoint>& base, const s
       }
       t.add(c);
       release_pages(bv);  // keep RSS near one chunk per model
-      for (auto& e : es) release_pages(e.narrow(0, off, len));
+      for (auto& e : evs) release_pages(e);
     }
     TensorRole role = classify_tensor(name);
     const std::string pos = tv_position(name);

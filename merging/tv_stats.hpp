@@ -52,9 +52,11 @@ struct TvAccum {
 // Index of pair (i, j), i < j, among k experts: (0,1), (0,2), ..., (1,2), ...
 int pair_index(int i, int j, int experts);
 
-// Adds entries [0, n) of a base and its experts (same length, contiguous float64).
+// Adds entries [0, n) of a base and its experts (same length, contiguous float64;
+// at most 16 experts).
 void tv_accumulate(TvAccum& acc, const double* base, const std::vector<const double*>& experts, int64_t n);
-// Same for tensors of one shape (any floating dtype; converted to float64).
+// Same for tensors of one shape: read in their stored dtype when all share one of
+// fp64 / fp32 / fp16 / bf16, else converted to float64 first.
 TvAccum tv_accumulate(const torch::Tensor& base, const std::vector<torch::Tensor>& experts);
 
 // Position of a tensor for these statistics, from the architecture table's
@@ -72,6 +74,7 @@ struct TvStatsOptions {
   // false = error; true = compare the rows all models have.
   bool common_vocab = false;
   int64_t chunk_elems = int64_t(1) << 21;  // entries per model read at once
+  // Called with done = 0 before the first tensor, then after each tensor.
   std::function<void(size_t done, size_t total, const std::string& tensor)> progress;
 };
 

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
@@ -41,23 +42,23 @@ void run_task_vector_stats(const InspectArgs& a) {
   if (!a.model.empty()) bm::fail("inspect --model", "--model and --task-vectors do not go together; use --base");
   std::shared_ptr<bm::Checkpoint> base;
   std::vector<TvExpert> experts;
-  std::vector<ExpertSpec> specs;
-  for (auto& e : a.experts)
-    for (auto& s : parse_experts_arg(e)) specs.push_back(s);
   if (!a.family.empty()) {
     if (!a.base.empty()) bm::fail("inspect --base", "--family names the base already; drop --base or --family");
     auto f = bm::runner::load_family(family_file(a.family));
+    std::set<std::string> only;  // --experts with --family: names only
+    for (auto& arg : a.experts) {
+      std::stringstream ss(arg);
+      for (std::string n; std::getline(ss, n, ',');) {
+        if (!f.expert(n))
+          bm::fail("--experts " + n, "no such expert in " + f.file + bm::did_you_mean(n, f.expert_names()) +
+                                         "; with --family give expert names (chat,math), not name=DIR");
+        only.insert(n);
+      }
+    }
     const std::string root = bm::runner::repo_root();
     bm::runner::require_model_present(f, f.base, root);
     std::string base_dir = bm::runner::resolve_model_dir(f, f.base, root);
     base = bm::Checkpoint::open(base_dir);
-    std::set<std::string> only;
-    for (auto& s : specs) {
-      if (!f.expert(s.name))
-        bm::fail("--experts " + s.name, std::string("no such expert in ") + f.file +
-                                            bm::did_you_mean(s.name, f.expert_names()));
-      only.insert(s.name);
-    }
     for (auto& m : f.experts) {
       if (!only.empty() && !only.count(m.name)) continue;
       bm::runner::require_model_present(f, m, root);
@@ -65,6 +66,9 @@ void run_task_vector_stats(const InspectArgs& a) {
       experts.push_back({m.name, m.format == "lora" ? bm::Checkpoint::open_lora(dir, base_dir) : bm::Checkpoint::open(dir)});
     }
   } else {
+    std::vector<ExpertSpec> specs;
+    for (auto& e : a.experts)
+      for (auto& s : parse_experts_arg(e)) specs.push_back(s);
     if (a.base.empty() || specs.empty())
       bm::fail("inspect --task-vectors", "give --base DIR and --experts name=DIR[,...], or --family NAME|FILE.toml");
     base = bm::Checkpoint::open(a.base);
@@ -73,10 +77,13 @@ void run_task_vector_stats(const InspectArgs& a) {
   if (a.chunk_mib < 1) bm::fail("--chunk-mib", "must be at least 1");
   TvStatsOptions opts;
   opts.common_vocab = a.common_vocab;
-  opts.chunk_elems = a.chunk_mib * (int64_t(1) << 20) / 8;  // float64 entries per model and chunk
+  opts.chunk_elems = a.chunk_mib * (int64_t(1) << 20) / 8;  // entries per model and chunk (float64 when converted)
   std::unique_ptr<bm::Progress> bar;
   opts.progress = [&](size_t done, size_t total, const std::string& t) {
-    if (!bar) bar = std::make_unique<bm::Progress>("task-vector statistics", static_cast<int64_t>(total));
+    if (done == 0) {
+      bar = std::make_unique<bm::Progress>("task-vector statistics", static_cast<int64_t>(total));
+      return;
+    }
     bar->advance(1, t);
     if (done == total) bar->finish();
   };

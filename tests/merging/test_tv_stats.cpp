@@ -220,6 +220,36 @@ TEST_F(TvStatsModels, ChunkSizeDoesNotChangeResults) {
   }
 }
 
+// Same values stored as bf16 (read as stored) or as fp16 experts of an fp32
+// base (mixed dtypes: converted to float64 first): the same numbers.
+TEST_F(TvStatsModels, StoredDtypesGiveTheSameNumbers) {
+  auto ref = task_vector_stats(Checkpoint::open(dir + "/base"), experts());
+  auto same_values = [&](const std::string& from, const std::string& to, DType dt) {
+    auto src = Checkpoint::open(dir + "/" + from);
+    test::write_tiny_model(dir + "/" + to, cfg,
+                           [&](const std::string& n, const std::vector<int64_t>&) { return src->get(n).clone(); }, dt);
+  };
+  for (auto m : {"base", "a", "b"}) same_values(m, std::string(m) + "16", DType::BF16);
+  same_values("a", "a_f16", DType::F16);
+  same_values("b", "b_f16", DType::F16);
+  auto bf = task_vector_stats(Checkpoint::open(dir + "/base16"),
+                              {{"a", Checkpoint::open(dir + "/a16")}, {"b", Checkpoint::open(dir + "/b16")}});
+  auto mixed = task_vector_stats(Checkpoint::open(dir + "/base"),
+                                 {{"a", Checkpoint::open(dir + "/a_f16")}, {"b", Checkpoint::open(dir + "/b_f16")}});
+  ASSERT_EQ(Checkpoint::open(dir + "/a_f16")->info("lm_head.weight").dtype, DType::F16);
+  for (auto* r : {&bf, &mixed})
+    for (size_t i = 0; i < ref.positions.size(); ++i) {
+      const auto &x = ref.positions[i].second, &y = r->positions[i].second;
+      EXPECT_EQ(x.n, y.n);
+      EXPECT_EQ(x.zeros, y.zeros);
+      EXPECT_EQ(x.agree, y.agree);
+      EXPECT_EQ(x.both_nonzero, y.both_nonzero);
+      EXPECT_EQ(x.sq, y.sq);
+      EXPECT_EQ(x.dot, y.dot);
+      EXPECT_DOUBLE_EQ(x.base_sq, y.base_sq);
+    }
+}
+
 TEST_F(TvStatsModels, BadInputNamesFileAndTensor) {
   auto base = Checkpoint::open(dir + "/base");
   auto names = llama_tensor_names(2, false);
@@ -363,6 +393,18 @@ TEST_F(TvStatsModels, Cli) {
   EXPECT_NE(out.find("| attention | -1.0000 |"), std::string::npos) << out;
   auto j = nlohmann::json::parse(read_text_file(json));
   EXPECT_DOUBLE_EQ(j["positions"]["mlp"]["experts"]["b"]["rel_norm"].get<double>(), 0.5);
+
+  // A family file (paths relative to it); --experts picks some by name.
+  write_file_atomic(dir + "/fam.toml",
+                    "name = \"t\"\narchitecture = \"llama\"\ndtype = \"float32\"\n[base]\npath = \"base\"\n"
+                    "[experts.a]\npath = \"a\"\ndomain = \"chat\"\n[experts.b]\npath = \"b\"\ndomain = \"math\"\n");
+  out = run(std::string(bin) + " inspect --task-vectors --family " + dir + "/fam.toml --experts b", &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("| position | entries | ||theta_pre|| | b |\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("| MLP | 768 | 55.43 | 0.5 |"), std::string::npos) << out;
+  out = run(std::string(bin) + " inspect --task-vectors --family " + dir + "/fam.toml --experts c", &rc);
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << out;
+  EXPECT_NE(out.find("--experts c: no such expert in " + dir + "/fam.toml"), std::string::npos) << out;
 
   auto big = test::tiny_config(40);
   test::write_tiny_model(dir + "/vocab", big, [](const std::string&, const std::vector<int64_t>& s) {
