@@ -1,5 +1,6 @@
 #include "harness/report/plots.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +49,31 @@ std::string png_terminal() {
 }
 
 namespace {
+
+// A gnuplot double-quoted string of two lines.
+std::string title2(const std::string& a, const std::string& b) {
+  std::string qa = quote(a), qb = quote(b);
+  return qa.substr(0, qa.size() - 1) + "\\n" + qb.substr(1);
+}
+
+// Points of (nearly) equal x are spread sideways by a small step, in order,
+// so that no marker hides another; returns the x to draw for each input.
+std::vector<double> dodge(const std::vector<double>& xs) {
+  std::vector<double> out = xs;
+  if (xs.empty()) return out;
+  double lo = *std::min_element(xs.begin(), xs.end()), hi = *std::max_element(xs.begin(), xs.end());
+  double range = std::max(hi - lo, std::fabs(hi) * 0.1 + 1e-12);
+  std::vector<bool> done(xs.size(), false);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (done[i]) continue;
+    std::vector<size_t> g;
+    for (size_t j = i; j < xs.size(); ++j)
+      if (!done[j] && std::fabs(xs[j] - xs[i]) <= 0.005 * range) g.push_back(j), done[j] = true;
+    for (size_t k = 0; k < g.size(); ++k)
+      out[g[k]] = xs[i] + 0.025 * range * (static_cast<double>(k) - (static_cast<double>(g.size()) - 1) / 2);
+  }
+  return out;
+}
 
 std::string num(double x) {
   char b[64];
@@ -105,24 +131,32 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
     std::string stem = v.name + "_fig3_performance_vs_storage";
     const StorageUnit unit = storage_unit(v);
     std::ostringstream dat, plot;
-    dat << "# one block per model: storage_" << unit.name << " average stderr\n";
-    int k = 0;
+    dat << "# one block per model: storage_" << unit.name
+        << " average stderr x_drawn (equal storage spread sideways so no marker hides another)\n";
+    std::vector<const Row*> rows;
+    std::vector<Pt> pts;
+    std::vector<double> xs;
     for (auto& r : v.rows) {
       auto a = average_point(v, r);
       if (!r.storage_bytes || !a) continue;
-      dat << "# " << r.name << "\n" << num(*r.storage_bytes / unit.bytes) << " " << num(a->y) << " " << num(a->err)
-          << "\n\n\n";
-      plot << (k ? ", \\\n     " : "plot ") << "'" << stem << ".dat' index " << k << " using 1:2:3 with yerrorbars pt "
+      rows.push_back(&r), pts.push_back(*a), xs.push_back(*r.storage_bytes / unit.bytes);
+    }
+    auto drawn = dodge(xs);
+    int k = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      dat << "# " << rows[i]->name << "\n" << num(xs[i]) << " " << num(pts[i].y) << " " << num(pts[i].err) << " "
+          << num(drawn[i]) << "\n\n\n";
+      plot << (k ? ", \\\n     " : "plot ") << "'" << stem << ".dat' index " << k << " using 4:2:3 with yerrorbars pt "
            << kPointTypes[k % 12] << " ps 1.6 lw 1.5 lc rgb '" << kColors[k % 12] << "' title "
-           << quote(r.name + (a->measured ? "" : " (paper's average, not measured)"));
+           << quote(rows[i]->name + (pts[i].measured ? "" : " (paper's average, not measured)"));
       ++k;
     }
     std::ostringstream gp;
-    gp << head << "set title " << quote(v.title + "\\n" + err_note) << "\nset xlabel 'Storage (" << unit.name
-       << ")'\nset ylabel 'Average score'\nset offsets graph 0.05, graph 0.05, graph 0.1, graph 0.1\n"
+    gp << head << "set title " << title2(v.title, err_note) << "\nset xlabel 'Storage (" << unit.name
+       << "; points of equal storage are spread sideways)'\nset ylabel 'Average score'\nset offsets graph 0.05, graph 0.05, graph 0.1, graph 0.1\n"
        << plot.str() << "\n";
     if (k > 0) {
-      auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1100,600");
+      auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1300,650");
       images.insert(images.end(), im.begin(), im.end());
     }
     // The paper's terms: % of Routing's storage vs % of Routing's performance.
@@ -133,14 +167,18 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
     if (routing && routing->storage_bytes && ra && *ra > 0) {
       std::string stem2 = v.name + "_fig3_percent_of_routing";
       std::ostringstream d2, p2;
-      d2 << "# one block per model: storage_percent performance_percent low high (bootstrap interval or +-1 se)\n";
+      d2 << "# one block per model: storage_percent performance_percent low high x_drawn (interval: bootstrap, or +-1 se)\n";
       int j = 0;
       auto rse = routing->measured_stderr("average", v.benchmarks);
+      struct P2 {
+        const Row* r;
+        double x, y, lo, hi;
+      };
+      std::vector<P2> ps;
       for (auto& r : v.rows) {
         auto a = r.measured_average(v.benchmarks);
         if (!r.storage_bytes || !a) continue;
         double x = 100.0 * *r.storage_bytes / *routing->storage_bytes, y = 100.0 * *a / *ra, lo = y, hi = y;
-        std::string how;
         if (&r != routing) {
           if (auto rr = paired_ratio(r, *routing, v.benchmarks, po)) {
             lo = rr->lo, hi = rr->hi;
@@ -149,10 +187,17 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
             lo = y - e, hi = y + e;
           }
         }
-        d2 << "# " << r.name << "\n" << num(x) << " " << num(y) << " " << num(lo) << " " << num(hi) << "\n\n\n";
+        ps.push_back({&r, x, y, lo, hi});
+      }
+      std::vector<double> px;
+      for (auto& p : ps) px.push_back(p.x);
+      auto pd = dodge(px);
+      for (size_t i = 0; i < ps.size(); ++i) {
+        d2 << "# " << ps[i].r->name << "\n" << num(ps[i].x) << " " << num(ps[i].y) << " " << num(ps[i].lo) << " "
+           << num(ps[i].hi) << " " << num(pd[i]) << "\n\n\n";
         p2 << (j ? ", \\\n     " : "plot ") << "'" << stem2 << ".dat' index " << j
-           << " using 1:2:3:4 with yerrorbars pt " << kPointTypes[j % 12] << " ps 1.6 lw 1.5 lc rgb '"
-           << kColors[j % 12] << "' title " << quote(r.name + " (measured)");
+           << " using 5:2:3:4 with yerrorbars pt " << kPointTypes[j % 12] << " ps 1.6 lw 1.5 lc rgb '"
+           << kColors[j % 12] << "' title " << quote(ps[i].r->name + " (measured)");
         ++j;
       }
       // The paper's stated points (Section 4.6 / abstract), open markers.
@@ -168,14 +213,14 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
         ++j, ++pi;
       }
       std::ostringstream g2;
-      g2 << head << "set title " << quote(v.title + ": the paper's terms\\nerror bars: " +
-                                          std::string("95% paired-bootstrap interval of the ratio (±1 se where no per-item scores)"))
-         << "\nset xlabel \"% of Routing's storage\"\nset ylabel \"% of Routing's performance (average)\"\n"
+      g2 << head << "set title " << title2(v.title + ": the paper's terms",
+                                           "error bars: 95% bootstrap interval of the ratio (±1 se without item scores)")
+         << "\nset xlabel \"% of Routing's storage (points of equal storage are spread sideways)\"\nset ylabel \"% of Routing's performance (average)\"\n"
          << "set offsets graph 0.05, graph 0.05, graph 0.1, graph 0.1\n"
          << "set arrow from graph 0, first 100 to graph 1, first 100 nohead dt 2 lc rgb '#888888'\n"
          << p2.str() << "\n";
       if (j > 0) {
-        auto im = draw(out_dir, stem2, d2.str(), g2.str(), png, "1100,600");
+        auto im = draw(out_dir, stem2, d2.str(), g2.str(), png, "1300,650");
         images.insert(images.end(), im.begin(), im.end());
       }
     }
@@ -185,7 +230,7 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
   std::string stem;
   if (v.table == "routing") {
     stem = v.name + "_fig2_routing_vs_merging";
-    dat << "benchmark";
+    dat << "# benchmark";
     for (auto& r : v.rows) dat << " " << quote(r.name) << " " << quote(r.name + " se");
     dat << "\n";
     auto cols = v.benchmarks;
@@ -200,7 +245,7 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
       }
       dat << "\n";
     }
-    gp << head << "set title " << quote(v.title + "\\n" + err_note)
+    gp << head << "set title " << title2(v.title, err_note)
        << "\nset style data histograms\nset style histogram errorbars gap 1 lw 1\n"
        << "set style fill solid 0.8 border -1\nset ylabel 'Score'\nset xtics rotate by -30\nset yrange [0:*]\n";
     for (size_t i = 0; i < v.rows.size(); ++i)
@@ -215,12 +260,12 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
       auto se = r.measured_stderr("average", v.benchmarks);
       dat << quote(r.name) << " " << (a ? num(*a) : "NaN") << " " << (a && se ? num(*se) : "0") << "\n";
     }
-    gp << head << "set title " << quote(v.title + "\\n" + err_note)
+    gp << head << "set title " << title2(v.title, err_note)
        << "\nset style data histograms\nset style histogram errorbars gap 1 lw 1\nset style fill solid 0.8 border -1\n"
        << "set ylabel 'Average score'\nset xtics rotate by -30\nset yrange [0:*]\nunset key\n"
        << "plot '" << stem << ".dat' using 2:3:xtic(1) lc rgb '" << kColors[0] << "'\n";
   }
-  auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1100,600");
+  auto im = draw(out_dir, stem, dat.str(), gp.str(), png, "1300,650");
   images.insert(images.end(), im.begin(), im.end());
   return images;
 }
