@@ -274,7 +274,7 @@ std::string render_paper_diff_table(const ResultsView& v, Format f, const TableO
   return os.str();
 }
 
-std::string render_storage_table(const ResultsView& v, Format f) {
+std::string render_storage_table(const ResultsView& v, Format f, const stats::PairedOptions& o) {
   const Row* routing = nullptr;
   for (auto& r : v.rows)
     if (r.kind == "routing") routing = &r;
@@ -283,16 +283,17 @@ std::string render_storage_table(const ResultsView& v, Format f) {
   std::ostringstream os;
   const StorageUnit unit = storage_unit(v);
   std::vector<std::string> head = {"Model", "Storage (" + unit.name + ")", "% of Routing storage", "Paper % storage",
-                                   "Average", "% of Routing performance"};
+                                   "Average", "% of Routing performance", "95% interval", "Paper % performance"};
   if (f == Format::Markdown) {
     os << "### Storage: " << v.title << "\n\n|";
     for (auto& h : head) os << " " << h << " |";
-    os << "\n|---|---:|---:|---:|---:|---:|\n";
+    os << "\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
   } else if (f == Format::Latex) {
-    os << "\\begin{tabular}{lrrrrr}\n\\toprule\nModel & Storage (" << unit.name << ") & \\% Routing storage & Paper \\% & Average & "
-          "\\% Routing perf. \\\\\n\\midrule\n";
+    os << "\\begin{tabular}{lrrrrrrr}\n\\toprule\nModel & Storage (" << unit.name << ") & \\% Routing storage & Paper \\% & Average & "
+          "\\% Routing perf. & 95\\% interval & Paper \\% perf. \\\\\n\\midrule\n";
   } else {
-    os << "model,storage_bytes,storage_percent_of_routing,paper_storage_percent,average,performance_percent_of_routing\n";
+    os << "model,storage_bytes,storage_percent_of_routing,paper_storage_percent,average,performance_percent_of_routing,"
+          "performance_percent_lo,performance_percent_hi,paper_performance_percent\n";
   }
   for (auto& r : v.rows) {
     std::string gb = r.storage_bytes ? fmt(*r.storage_bytes / unit.bytes) : "";
@@ -301,21 +302,27 @@ std::string render_storage_table(const ResultsView& v, Format f) {
     auto avg = r.measured_average(v.benchmarks);
     std::string a = avg ? fmt(*avg) : "";
     std::string perf = avg && rp && *rp > 0 ? fmt(100.0 * *avg / *rp) : "";
+    std::string lo, hi;
+    if (routing && &r != routing && avg && rp && *rp > 0)
+      if (auto rr = paired_ratio(r, *routing, v.benchmarks, o)) lo = fmt(rr->lo), hi = fmt(rr->hi);
+    std::string ppf = r.paper_performance_percent ? fmt(*r.paper_performance_percent) : "";
     if (f == Format::Csv) {
       os << csv_field(r.name) << "," << (r.storage_bytes ? fmt(*r.storage_bytes, 0) : "") << "," << sp << "," << pp
-         << "," << a << "," << perf << "\n";
+         << "," << a << "," << perf << "," << lo << "," << hi << "," << ppf << "\n";
     } else {
       auto d = [&](const std::string& s) { return s.empty() ? std::string(f == Format::Latex ? "--" : "—") : s; };
       std::string sep = f == Format::Latex ? " & " : " | ";
+      std::string iv = lo.empty() ? "" : "[" + lo + ", " + hi + "]";
       os << (f == Format::Markdown ? "| " : "") << (f == Format::Latex ? latex_escape(r.name) : r.name) << sep
-         << d(gb) << sep << d(sp) << sep << d(pp) << sep << d(a) << sep << d(perf)
+         << d(gb) << sep << d(sp) << sep << d(pp) << sep << d(a) << sep << d(perf) << sep << d(iv) << sep << d(ppf)
          << (f == Format::Latex ? " \\\\\n" : " |\n");
     }
   }
   if (f == Format::Latex) os << "\\bottomrule\n\\end{tabular}\n";
   if (f == Format::Markdown)
     os << "\nStorage counted analytically: fp16 = 2 bytes/parameter; a 1-bit matrix = numel/8 bytes + 2 bytes "
-          "scale (see results/README.md).\n";
+          "scale (see results/README.md). Interval: paired bootstrap of the ratio of averages ("
+       << o.resamples << " resamples, seed " << o.seed << ").\n";
   return os.str();
 }
 
@@ -369,7 +376,7 @@ std::string render_for_experiment(const ResultsView& v, Format f, const TableOpt
     std::string d = render_paper_diff_table(v, f, o);
     if (!d.empty()) out += "\n" + d;
   }
-  if (v.table == "storage") out += "\n" + render_storage_table(v, f);
+  if (v.table == "storage") out += "\n" + render_storage_table(v, f, o.paired);
   std::string router = render_router_table(v, f);
   if (!router.empty() && f != Format::Csv) out += "\n" + router;
   return out;

@@ -37,7 +37,7 @@ std::string render_table(const ResultsView& v, Format f, const TableOptions& o =
 // measured - paper per cell, in points and measured standard errors ("" when no row has paper cells).
 std::string render_paper_diff_table(const ResultsView& v, Format f, const TableOptions& o = {});
 // Storage: bytes per variant, % of Routing's storage and performance, paper's claims.
-std::string render_storage_table(const ResultsView& v, Format f);
+std::string render_storage_table(const ResultsView& v, Format f, const stats::PairedOptions& o = {});
 // Router accuracy per benchmark for the routed variants ("" when none has one).
 std::string render_router_table(const ResultsView& v, Format f);
 // Whichever the experiment's `table` asks for (main/position/routing -> render_table, storage -> both).

@@ -94,7 +94,7 @@ void add_table_options(CLI::App& app) {
     auto fmt = parse_format(o->format);
     auto view = view_of(load_results(o->results));
     std::string text = render_for_experiment(view, fmt, o->t);
-    if (o->storage && view.table != "storage") text += "\n" + render_storage_table(view, fmt);
+    if (o->storage && view.table != "storage") text += "\n" + render_storage_table(view, fmt, o->t.paired);
     if (o->out.empty())
       std::cout << text;
     else
