@@ -60,7 +60,7 @@ struct TomlReader {
 
 const std::vector<std::string> kTrainKeys = {"steps", "batch_size", "seq_len", "lr", "min_lr_ratio", "warmup_steps",
                                              "weight_decay", "beta1", "beta2", "grad_clip", "seed",
-                                             "chat_steps", "math_steps", "code_steps"};
+                                             "chat_steps", "math_steps", "code_steps", "replay"};
 
 void read_train(const TomlReader& r, const std::string& sect, TrainConfig* c, FamilyConfig* f) {
   auto* s = r.sub(sect, kTrainKeys);
@@ -80,8 +80,10 @@ void read_train(const TomlReader& r, const std::string& sect, TrainConfig* c, Fa
     r.get(s, sect, "chat_steps", &f->chat_steps);
     r.get(s, sect, "math_steps", &f->math_steps);
     r.get(s, sect, "code_steps", &f->code_steps);
+    r.get(s, sect, "replay", &f->replay);
+    if (f->replay < 0 || f->replay > 0.9) fail(r.file, "key 'finetune.replay' must be in 0..0.9 (a share of the fine-tune text)");
   } else {
-    for (auto k : {"chat_steps", "math_steps", "code_steps"})
+    for (auto k : {"chat_steps", "math_steps", "code_steps", "replay"})
       if ((*s)[k]) fail(r.file, std::string("key '") + sect + "." + k + "' belongs in [finetune]");
   }
 }
@@ -90,6 +92,21 @@ std::vector<TextExample> to_text(const std::vector<synth::Example>& v) {
   std::vector<TextExample> o;
   for (auto& e : v) o.push_back({e.prompt, e.completion});
   return o;
+}
+
+// Replay: pretraining documents (from `offset` on, wrapping) appended until
+// they are `share` of the expert's fine-tune characters; loss on all their tokens.
+void add_replay(std::vector<TextExample>* ex, const std::vector<std::string>& pre, double share, size_t offset) {
+  if (share <= 0 || pre.empty()) return;
+  double chars = 0;
+  for (auto& e : *ex) chars += double(e.prompt.size() + e.completion.size());
+  const double want = share / (1.0 - share) * chars;
+  double have = 0;
+  for (size_t k = 0; k < pre.size() && have < want; ++k) {
+    const std::string& d = pre[(offset + k) % pre.size()];
+    ex->push_back({"", d});
+    have += double(d.size());
+  }
 }
 
 std::shared_ptr<Transformer> clone_model(const Transformer& m) {
@@ -206,7 +223,9 @@ std::string FamilyConfig::canonical_text() const {
     << generator.canonical_text() << "\ntokenizer vocab=" << tokenizer_vocab << "\nmodel " << m.to_json_text()
     << " init_seed=" << init_seed << "\npretrain " << pretrain.canonical_text() << "\nfinetune "
     << finetune.canonical_text() << " chat_steps=" << chat_steps << " math_steps=" << math_steps
-    << " code_steps=" << code_steps << "\n";
+    << " code_steps=" << code_steps;
+  if (replay != 0) o << " replay=" << replay;
+  o << "\n";
   return o.str();
 }
 
@@ -352,7 +371,9 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
     std::vector<PackedData> packs;
     for (size_t i = 0; i < exs.size(); ++i) {
       if (exs[i].steps > 0) tcs[i].steps = exs[i].steps;
-      packs.push_back(pack_examples(*tok, to_text(*exs[i].ex), tcs[i].seq_len, false));
+      std::vector<TextExample> ft = to_text(*exs[i].ex);
+      add_replay(&ft, data.pretrain, cfg.replay, i * data.pretrain.size() / exs.size());
+      packs.push_back(pack_examples(*tok, ft, tcs[i].seq_len, false));
     }
     std::vector<std::shared_ptr<Transformer>> experts(exs.size());
     std::vector<TrainStats> stats(exs.size());

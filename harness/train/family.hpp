@@ -25,6 +25,9 @@ struct FamilyConfig {
   uint64_t init_seed = 1;
   TrainConfig pretrain, finetune;
   int64_t chat_steps = -1, math_steps = -1, code_steps = -1;  // -1: finetune.steps
+  // Share (0..0.9) of each expert's fine-tune text drawn from the pretraining
+  // mixture ([finetune] replay), so an expert keeps the base's skill outside its domain.
+  double replay = 0;
   static FamilyConfig from_toml(const std::string& path);
   std::string canonical_text() const;
   std::string cache_key() const;  // 16 hex chars

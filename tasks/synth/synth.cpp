@@ -486,6 +486,8 @@ std::string SynthConfig::canonical_text() const {
     << " fact_repeats=" << fact_repeats << " misconception_repeats=" << misconception_repeats
     << " qa_repeats=" << qa_repeats << " profiles=" << profiles << " mc_practice=" << mc_practice
     << " math_max=" << math_max;
+  if (pretrain_fact_repeats != 0 || pretrain_share != 0)
+    o << " pretrain_fact_repeats=" << pretrain_fact_repeats << " pretrain_share=" << pretrain_share;
   return o.str();
 }
 
@@ -498,6 +500,9 @@ SynthData generate(const SynthConfig& cfg) {
     fail("generator.math_max", "must be in 10..1000, got " + str(cfg.math_max));
   if (cfg.fact_repeats < 1 || cfg.qa_repeats < 0 || cfg.profiles < 0 || cfg.mc_practice < 1)
     fail("generator", "fact_repeats and mc_practice must be >= 1, qa_repeats and profiles >= 0");
+  if (cfg.pretrain_fact_repeats < 0) fail("generator.pretrain_fact_repeats", "must be >= 0");
+  if (cfg.pretrain_share < 0 || cfg.pretrain_share > 100)
+    fail("generator.pretrain_share", "is a percentage in 0..100, got " + str(cfg.pretrain_share));
   SynthData d;
   d.config = cfg;
   Rng r(cfg.seed);
@@ -719,6 +724,21 @@ SynthData generate(const SynthConfig& cfg) {
   while (int(d.pretrain.size()) < cfg.pretrain_docs) {
     if (r.next() % 3 == 0) d.pretrain.push_back(code_snippet(r));
     else d.pretrain.push_back(arithmetic_doc(r, cfg.math_max));
+  }
+  // ---- the base's partial skill in every domain, as in a real base's web
+  // text: the true facts stated a few times (the chat data states each many
+  // more times), and a share of each expert's fine-tune examples as plain
+  // documents -- MMLU / HellaSwag / TruthfulQA practice on train facts, worked
+  // "####" and \boxed{} answers, functions with their prompts. All of them are
+  // train items: no test item enters pretraining (NoTestItemInAnyTrainingText).
+  // Own RNG stream, so the benchmark files and the fine-tune sets do not change.
+  for (const Fact& f : w.facts)
+    for (int k = 0; k < cfg.pretrain_fact_repeats; ++k) d.pretrain.push_back(phrasing(f, k));
+  if (cfg.pretrain_share > 0) {
+    Rng sr(cfg.seed ^ 0x5052455452414E53ull);
+    for (auto* v : {&d.chat, &d.math, &d.code})
+      for (const auto& e : *v)
+        if (int(sr.next() % 100) < cfg.pretrain_share) d.pretrain.push_back(e.prompt + e.completion);
   }
   r.shuffle(d.pretrain);
   r.shuffle(d.chat);

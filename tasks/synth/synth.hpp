@@ -31,6 +31,12 @@ struct SynthConfig {
   int profiles = 4;              // country profiles (all facts of a country, shuffled order) in the chat data
   int mc_practice = 8;           // MMLU-format practice items (choice shuffles) per train fact
   int math_max = 20;             // every number and intermediate result of a math problem is in 1..math_max
+  // The base's partial skill (pretraining as a mixture, like a real base's web
+  // text): each fact's truth stated pretrain_fact_repeats times beside the
+  // misconceptions, and pretrain_share percent of each expert's fine-tune
+  // examples (benchmark formats on train items only) as plain documents.
+  int pretrain_fact_repeats = 0;
+  int pretrain_share = 0;        // 0..100
   std::string canonical_text() const;  // stable text of every field (for cache keys)
 };
 

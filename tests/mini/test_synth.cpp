@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -171,27 +172,95 @@ size_t count_containing(const std::vector<std::string>& texts, const std::string
 }  // namespace
 
 TEST(MiniSynth, NoTestItemInAnyTrainingText) {
-  auto d = generate(small_config());
-  auto texts = training_texts(d);
-  for (auto& it : d.mmlu_test) {
-    // the multiple-choice prompt (question + its four choices); also the
-    // question followed by any choice list
-    ASSERT_EQ(count_containing(texts, mmlu_prompt(it)), 0u) << it.question;
-    ASSERT_EQ(count_containing(texts, it.question + "\nA. "), 0u) << it.question;
-  }
-  for (auto& it : d.hellaswag_val) ASSERT_EQ(count_containing(texts, it.context), 0u) << it.context;
-  for (auto& it : d.truthfulqa) ASSERT_EQ(count_containing(texts, bm::truthfulqa_context(it.question)), 0u) << it.question;
-  for (auto& g : d.gsm8k_test) ASSERT_EQ(count_containing(texts, g.question), 0u) << g.question;
-  for (auto& m : d.math_test) ASSERT_EQ(count_containing(texts, m.problem), 0u) << m.problem;
-  for (auto& f : d.humaneval) {
-    ASSERT_EQ(count_containing(texts, f.signature), 0u) << f.name;
-    ASSERT_EQ(count_containing(texts, f.description), 0u) << f.name;
-  }
-  for (auto& m : d.mbpp)
-    if (m.task_id >= 11 && m.task_id < 511) {
-      ASSERT_EQ(count_containing(texts, m.fn.signature), 0u) << m.fn.name;
-      ASSERT_EQ(count_containing(texts, m.fn.description), 0u) << m.fn.name;
+  // Also with the base's mixture at its widest: every fine-tune example in
+  // pretraining too (pretrain_share 100) and the facts stated there.
+  auto wide = small_config();
+  wide.pretrain_fact_repeats = 3;
+  wide.pretrain_share = 100;
+  for (const auto& cfg : {small_config(), wide}) {
+    auto d = generate(cfg);
+    auto texts = training_texts(d);
+    for (auto& it : d.mmlu_test) {
+      // the multiple-choice prompt (question + its four choices); also the
+      // question followed by any choice list
+      ASSERT_EQ(count_containing(texts, mmlu_prompt(it)), 0u) << it.question;
+      ASSERT_EQ(count_containing(texts, it.question + "\nA. "), 0u) << it.question;
     }
+    for (auto& it : d.hellaswag_val) ASSERT_EQ(count_containing(texts, it.context), 0u) << it.context;
+    for (auto& it : d.truthfulqa) ASSERT_EQ(count_containing(texts, bm::truthfulqa_context(it.question)), 0u) << it.question;
+    for (auto& g : d.gsm8k_test) ASSERT_EQ(count_containing(texts, g.question), 0u) << g.question;
+    for (auto& m : d.math_test) ASSERT_EQ(count_containing(texts, m.problem), 0u) << m.problem;
+    for (auto& f : d.humaneval) {
+      ASSERT_EQ(count_containing(texts, f.signature), 0u) << f.name;
+      ASSERT_EQ(count_containing(texts, f.description), 0u) << f.name;
+    }
+    for (auto& m : d.mbpp)
+      if (m.task_id >= 11 && m.task_id < 511) {
+        ASSERT_EQ(count_containing(texts, m.fn.signature), 0u) << m.fn.name;
+        ASSERT_EQ(count_containing(texts, m.fn.description), 0u) << m.fn.name;
+      }
+  }
+}
+
+TEST(MiniSynth, PretrainingMixtureHoldsEveryDomainAndFormatInPart) {
+  // The base's partial skill: with pretrain_fact_repeats and pretrain_share
+  // set, pretraining states every fact's truth (fewer times than the chat
+  // data) beside its misconception, and holds about pretrain_share percent of
+  // each expert's fine-tune examples verbatim -- MMLU / HellaSwag / TruthfulQA
+  // practice, "####" and \boxed{} answers, functions under their prompts.
+  // The fine-tune sets themselves do not change.
+  auto cfg = small_config();
+  cfg.pretrain_fact_repeats = 2;
+  cfg.pretrain_share = 30;
+  auto d = generate(cfg), d0 = generate(small_config());
+  std::vector<std::string> chat;
+  for (auto& e : d.chat) chat.push_back(e.prompt + e.completion);
+  for (auto& it : d.truthfulqa) {
+    const std::string truth = it.mc1[0].first;
+    std::string mis = it.mc1[1].first;
+    mis[0] = char(std::tolower(mis[0]));
+    EXPECT_GE(count_containing(d.pretrain, truth), 1u) << truth;
+    // the fact (its country and value in one text) less often than in the chat data
+    const std::string country = it.question.substr(it.question.rfind(' ') + 1, it.question.size() - it.question.rfind(' ') - 2);
+    const std::string value = truth.substr(truth.rfind(' ') + 1, truth.size() - truth.rfind(' ') - 2);
+    auto both = [&](const std::vector<std::string>& texts) {
+      size_t n = 0;
+      for (auto& t : texts) n += t.find(country) != std::string::npos && t.find(" " + value) != std::string::npos;
+      return n;
+    };
+    EXPECT_LT(both(d.pretrain), both(chat)) << truth;
+    EXPECT_GE(count_containing(d.pretrain, mis), 1u) << mis;
+  }
+  auto share_only = small_config();
+  share_only.pretrain_share = cfg.pretrain_share;
+  auto ds = generate(share_only);
+  std::multiset<std::string> pre(ds.pretrain.begin(), ds.pretrain.end());
+  auto share = [&](const std::vector<Example>& v) {
+    size_t in = 0;
+    for (auto& e : v) in += pre.count(e.prompt + e.completion) > 0;
+    return 100.0 * double(in) / double(v.size());
+  };
+  for (auto* v : {&ds.chat, &ds.math, &ds.code}) {
+    EXPECT_GT(share(*v), 22.0);
+    EXPECT_LT(share(*v), 40.0);  // duplicates (drill, phrasings) may count twice
+  }
+  EXPECT_GT(count_containing(d.pretrain, "The following are multiple choice questions"), 0u);
+  EXPECT_GT(count_containing(d.pretrain, "\n#### "), 0u);
+  EXPECT_GT(count_containing(d.pretrain, "\\boxed{"), 0u);
+  EXPECT_GT(count_containing(d.pretrain, "    return "), 0u);
+  EXPECT_GT(count_containing(d.pretrain, bm::truthfulqa_context("").substr(0, 200)), 0u);
+  auto sorted = [](const std::vector<Example>& v) {
+    std::vector<std::string> o;
+    for (auto& e : v) o.push_back(e.prompt + "\x01" + e.completion);
+    std::sort(o.begin(), o.end());
+    return o;
+  };
+  EXPECT_EQ(sorted(d.chat), sorted(d0.chat));
+  EXPECT_EQ(sorted(d.math), sorted(d0.math));
+  EXPECT_EQ(sorted(d.code), sorted(d0.code));
+  ASSERT_EQ(d.gsm8k_test.size(), d0.gsm8k_test.size());
+  for (size_t i = 0; i < d.gsm8k_test.size(); ++i) EXPECT_EQ(d.gsm8k_test[i].question, d0.gsm8k_test[i].question);
+  EXPECT_GT(d.pretrain.size(), d0.pretrain.size());
 }
 
 TEST(MiniSynth, ChatDataStatesEveryFactAndPretrainingNone) {
