@@ -162,8 +162,12 @@ std::vector<std::string> Compatibility::lines() const {
   for (auto& v : vocab)
     out.push_back("vocab size differs: expert '" + v.expert + "' " + v.tensor + " has " +
                   std::to_string(v.expert_rows) + " rows, base " + std::to_string(v.base_rows) + "; merged the " +
-                  std::to_string(std::min(v.base_rows, v.expert_rows)) +
-                  " common rows, the rest keep the base's values (as mergekit)");
+                  std::to_string(std::min(v.base_rows, v.expert_rows)) + " common rows" +
+                  (v.expert_rows > v.base_rows
+                       ? ", the expert's rows " + std::to_string(v.base_rows) + ".." + std::to_string(v.expert_rows - 1) +
+                             " (added tokens such as [PAD]) are dropped: the merged model has the base's " +
+                             std::to_string(v.base_rows) + " rows and the base's tokenizer"
+                       : ", the base's other rows keep the base's values (as mergekit)"));
   return out;
 }
 

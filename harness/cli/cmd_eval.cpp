@@ -67,6 +67,8 @@ BM_COMMAND(eval, [](CLI::App& app) {
   sub->add_option("--device", o->eng.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->eng.dtype, "float32 | bfloat16 | float16 (default: float32 on cpu, bfloat16 on cuda)");
   sub->add_option("--batch-size", o->eng.batch_size, "Rows per forward pass")->capture_default_str();
+  sub->add_option("--tokenizer-from", o->eng.tokenizer_fallback,
+                  "Base model dir whose tokenizer.model serves a model that ships tokenizer.json only (ids checked)");
   sub->add_flag("--add-bos", o->eng.add_bos, "Prepend BOS to text requests (default off, as lm-eval's HF backend)");
   sub->add_option("--timeout", o->sandbox.timeout_s, "Seconds per program (code tasks)")->capture_default_str();
   sub->add_option("--workers", o->sandbox.workers, "Parallel programs (0 = one per core)")->capture_default_str();

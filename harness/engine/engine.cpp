@@ -209,12 +209,13 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
   auto device = parse_device(opts.device);
   auto dtype = parse_dtype_name(opts.dtype, device);
   // Without tokenizer.model only token-id requests work (device scripts use that).
-  std::shared_ptr<Tokenizer> tok;
-  if (file_exists(model_dir + "/tokenizer.model")) tok = Tokenizer::load_from_model_dir(model_dir);
+  std::string tok_note;
+  std::shared_ptr<Tokenizer> tok = Tokenizer::load_for_model_dir(model_dir, opts.tokenizer_fallback, &tok_note);
   auto ck = Checkpoint::open(model_dir);
   auto model = Transformer::from_checkpoint(*ck, device, dtype);
   auto eng = std::make_unique<Engine>(model, tok, opts, model_dir);
   eng->fingerprint_ = ck->fingerprint();
+  if (tok && !file_exists(model_dir + "/tokenizer.model")) eng->tokenizer_note_ = tok_note;
   // CUDA context, cuBLAS handles and kernel loading belong to loading (HF
   // peers warm up the same way before timing), not to the first request.
   if (!device.is_cpu()) {
@@ -226,7 +227,10 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const EngineO
 }
 
 const Tokenizer& Engine::need_tokenizer() const {
-  if (!tok_) fail(name_ + "/tokenizer.model", "missing; text requests need it (token-id requests do not)");
+  if (!tok_)
+    fail(name_ + "/tokenizer.model", "missing; text requests need it (token-id requests do not); a repo that ships "
+                                     "tokenizer.json only is evaluated with its base's tokenizer.model (run it in a family, "
+                                     "or copy the base's tokenizer.model after checking the ids agree)");
   return *tok_;
 }
 int64_t Engine::bos_id() const { return tok_ ? tok_->bos_id() : model_->config().bos_token_id; }
@@ -268,6 +272,7 @@ std::string Engine::description() const {
     << " dtype=" << dtype_label(model_->dtype()) << " add_bos=" << (opts_.add_bos ? "true" : "false")
     << " max_length=" << max_len_ << " tokenization=lm-eval(whole string encoded, split at context length,"
     << " trailing context whitespace moved to continuation) generation=greedy";
+  if (!tokenizer_note_.empty()) o << " tokenizer=" << tokenizer_note_;
   return o.str();
 }
 

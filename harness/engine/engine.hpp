@@ -40,6 +40,10 @@ struct EngineOptions {
   // a group holds the requests needing more than half its first one's slots).
   // -1 = on CUDA only, 0 = off (one group), 1 = on.
   int length_groups = -1;
+  // A model directory without tokenizer.model but with tokenizer.json (repos
+  // that ship only that) uses this directory's tokenizer.model once the ids
+  // are checked to agree (Tokenizer::load_for_model_dir): the family base.
+  std::string tokenizer_fallback;
 };
 
 // Batch sizing from free device memory. Pure arithmetic (unit-tested with
@@ -132,6 +136,7 @@ class Engine : public LanguageModel {
   EngineOptions opts_;
   std::string name_;
   std::string fingerprint_;  // Checkpoint::fingerprint() when loaded from a directory
+  std::string tokenizer_note_;  // which tokenizer.model, when not the model directory's own
   int64_t max_len_;
   Stats stats_;
   // BITMERGE_ENGINE_PROFILE=1: wall seconds per phase (the device is

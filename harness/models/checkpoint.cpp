@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -301,6 +302,96 @@ std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& path) {
   if (!st.empty()) return std::make_shared<SafetensorsCheckpoint>(dir, true, st, nullptr, "");
   fail(dir, "no model weights found (looked for model.safetensors[.index.json], pytorch_model.bin[.index.json], "
             "*.safetensors, adapter_config.json); download the checkpoint's weight files into it");
+}
+
+std::vector<std::string> checkpoint_decisions(const std::string& dir, const std::string& base_dir) {
+  std::vector<std::string> out;
+  auto in = [&](const std::string& f) { return dir + "/" + f; };
+  auto read_json = [](const std::string& p) {
+    try {
+      return json::parse(read_text_file(p));
+    } catch (const json::exception& e) {
+      fail(p, std::string("not valid JSON (") + e.what() + "); re-download it");
+    }
+  };
+  std::string name = dir;
+  while (name.size() > 1 && name.back() == '/') name.pop_back();
+  name = name.substr(name.find_last_of('/') + 1);
+  std::string lower = name;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool adapter = file_exists(in("adapter_config.json")) && !file_exists(in("config.json"));
+  if (adapter) {
+    out.push_back("PEFT LoRA adapter (adapter_config.json): folded into the base, W + scale * B @ A per targeted weight");
+    return out;
+  }
+  if (lower.find("lora") != std::string::npos)
+    out.push_back("full model despite 'lora' in its name (config.json, no adapter_config.json): read as a full checkpoint");
+  auto ck = Checkpoint::open(dir);
+  size_t n_st = 0, n_bin = 0;
+  for (auto& f : list_dir(dir)) {
+    if (ends_with(f, ".safetensors")) ++n_st;
+    if (ends_with(f, ".bin") && f.rfind("pytorch_model", 0) == 0) ++n_bin;
+  }
+  const bool reads_bin = !ck->files().empty() && ends_with(ck->files()[0], ".bin");
+  if (reads_bin)
+    out.push_back("weights: .bin only (" + std::to_string(ck->files().size()) +
+                  " shards): each shard memory-mapped, tensors read one at a time (never all shards in RAM)");
+  else if (n_bin)
+    out.push_back("weights: the " + std::to_string(ck->files().size()) + " safetensors files are read; the " +
+                  std::to_string(n_bin) + " .bin copies are ignored");
+  std::map<std::string, int> dtypes;
+  for (auto& n : ck->names()) ++dtypes[dtype_name(ck->info(n).dtype)];
+  std::string dt;
+  for (auto& [d, c] : dtypes) dt += (dt.empty() ? "" : ", ") + d + " x " + std::to_string(c);
+  out.push_back("stored dtypes: " + dt + (dtypes.size() > 1 ? " (mixed: every tensor converted to float32 for task vectors)" : ""));
+  if (reads_bin && file_exists(in("pytorch_model.bin.index.json"))) {
+    json j = read_json(in("pytorch_model.bin.index.json"));
+    int buffers = 0;
+    if (j.contains("weight_map") && j["weight_map"].is_object())
+      for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it)
+        if (!ck->has(it.key())) ++buffers;
+    if (buffers)
+      out.push_back("non-parameter buffers ignored: " + std::to_string(buffers) +
+                    " pickled rotary_emb.inv_freq (derived from config.json, never weights)");
+  }
+  if (!base_dir.empty() && ck->has_config() && file_exists(base_dir + "/config.json")) {
+    const int64_t v = ck->config().vocab_size, bv = ModelConfig::from_file(base_dir + "/config.json").vocab_size;
+    if (v != bv) {
+      std::string extra;
+      if (file_exists(in("added_tokens.json"))) {
+        json a = read_json(in("added_tokens.json"));
+        if (a.is_object())
+          for (auto it = a.begin(); it != a.end(); ++it)
+            if (it->is_number_integer() && it->get<int64_t>() >= std::min(v, bv))
+              extra += (extra.empty() ? "" : ", ") + it.key() + " = " + std::to_string(it->get<int64_t>());
+      }
+      if (v > bv)
+        out.push_back("vocab " + std::to_string(v) + " vs the base's " + std::to_string(bv) +
+                      (extra.empty() ? "" : " (added_tokens.json: " + extra + ")") + ": merges use the " +
+                      std::to_string(bv) + " common rows of embed_tokens and lm_head; rows " + std::to_string(bv) +
+                      ".." + std::to_string(v - 1) +
+                      " are dropped, so merged models have the base's rows and tokenizer; evaluated alone (or routed "
+                      "to) the expert keeps its own rows and tokenizer, an added special token generated decodes to "
+                      "nothing (lm-eval's skip_special_tokens)");
+      else
+        out.push_back("vocab " + std::to_string(v) + " vs the base's " + std::to_string(bv) + ": merges use the " +
+                      std::to_string(v) + " common rows; the base's other rows are kept as they are");
+    }
+  }
+  if (!file_exists(in("tokenizer.model")) && file_exists(in("tokenizer.json")))
+    out.push_back("tokenizer.json only: " +
+                  (base_dir.empty() ? std::string("no tokenizer.model, text requests need one")
+                                    : "the base's tokenizer.model is used (" + base_dir +
+                                          "), after checking every piece and a probe text get the same ids"));
+  if (file_exists(in("generation_config.json"))) {
+    json g = read_json(in("generation_config.json"));
+    std::string s;
+    for (const char* k : {"do_sample", "temperature", "top_p", "top_k", "max_length", "max_new_tokens"})
+      if (g.is_object() && g.contains(k)) s += (s.empty() ? "" : ", ") + std::string(k) + "=" + g[k].dump();
+    if (!s.empty())
+      out.push_back("generation_config.json (" + s + ") ignored: generation is greedy with each task's own budget");
+  }
+  return out;
 }
 
 std::shared_ptr<Checkpoint> Checkpoint::open_lora(const std::string& adapter_dir, const std::string& base_dir) {

@@ -72,6 +72,14 @@ class Checkpoint {
   std::map<std::string, size_t> name_index_;
 };
 
+// The decision bitmerge takes for each quirk this checkpoint has, one line
+// each, for results' provenance (docs/checkpoints.md lists them all): which
+// weight files are read, stored dtypes, pickled buffers ignored, a vocab that
+// differs from the base's, a tokenizer.json-only repo, sampling settings of
+// generation_config.json, a full model whose name says "lora". `base_dir`: the
+// family base ("" for the base itself). Reads headers and small JSON files only.
+std::vector<std::string> checkpoint_decisions(const std::string& dir, const std::string& base_dir);
+
 // Writes an HF-format model directory: config.json, tokenizer files copied
 // from `tokenizer_source_dir`, sharded safetensors, and bitmerge_provenance.json.
 // Tensors are produced one at a time by `produce(name)` in `names` order, so a

@@ -231,6 +231,10 @@ std::string resolve_data_dir(const Family& f) {
 void require_model_present(const Family& f, const ModelRef& m, const std::string& root) {
   std::string dir = resolve_model_dir(f, m, root);
   std::string probe = dir + (m.format == "lora" ? "/adapter_config.json" : "/config.json");
+  if (m.format == "lora" && !bm::file_exists(probe) && bm::file_exists(dir + "/config.json"))
+    bm::fail(f.file + ": " + m.name + ".format", "is \"lora\" but " + dir +
+                                                  " holds a full model (config.json, no adapter_config.json), whatever its "
+                                                  "name says; set format = \"hf\"");
   if (!bm::file_exists(probe)) {
     std::string how = m.hf_id.empty() ? "build it first"
                                       : "download " + m.hf_id + " there (`bitmerge fetch " + m.hf_id + " " + dir +

@@ -58,6 +58,7 @@ EngineOptions engine_options(const Experiment& e) {
   o.dtype = dtype_name(e);
   o.batch_size = e.eval.batch_size;
   o.add_bos = e.eval.add_bos;
+  o.tokenizer_fallback = model_dir(e, "base");  // experts that ship tokenizer.json only
   return o;
 }
 
@@ -244,6 +245,7 @@ class ModelBackend : public Backend {
     if (v.kind == "routing" || v.kind == "onebit_merging") return evaluate_routed(e, v, cells, done);
     auto lm = build_model(e, v, "");
     description_ = lm->description();
+    note_checkpoints(e);
     for (const Cell* c : cells) {
       EvalOptions eo = eval_options(e, variant_template(e, v));
       auto rs = evaluate(*lm, {task_name(e, c->benchmark)}, eo);
@@ -265,11 +267,23 @@ class ModelBackend : public Backend {
       p["gpu"] = out;
     }
     if (!description_.empty()) p["last_model"] = description_;
+    if (!checkpoints_.empty()) p["checkpoint_decisions"] = checkpoints_;
     return p;
   }
 
  private:
   std::string description_;
+  json checkpoints_;  // per model of the family: the decision taken for each quirk (docs/checkpoints.md)
+  void note_checkpoints(const Experiment& e) {
+    if (!checkpoints_.empty()) return;
+    const std::string base = model_dir(e, "base");
+    checkpoints_["base"] = checkpoint_decisions(base, "");
+    for (auto& x : e.family.experts) {
+      const std::string dir = model_dir(e, x.name);
+      if (bm::file_exists(dir + "/config.json") || bm::file_exists(dir + "/adapter_config.json"))
+        checkpoints_[x.name] = checkpoint_decisions(dir, base);
+    }
+  }
 
   // Domain index per expert for the router.
   std::vector<std::string> domains(const Experiment& e, const Variant& v) const {
@@ -371,6 +385,7 @@ class ModelBackend : public Backend {
         lm = own.get();
       }
       description_ = lm->description();
+      note_checkpoints(e);
       for (const Cell* c : need) {
         EvalOptions eo = eval_options(e, tmpl_of(x));
         std::string t = task_name(e, c->benchmark);

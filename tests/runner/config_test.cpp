@@ -57,7 +57,7 @@ TEST(Configs, FamiliesCarryThePapersCheckpoints) {
   EXPECT_EQ(f.base.hf_id, "mistralai/Mistral-7B-v0.1");
   ASSERT_NE(f.expert("code"), nullptr);
   EXPECT_EQ(f.expert("code")->hf_id, "Nondzu/Mistral-7B-codealpaca-lora");
-  EXPECT_EQ(f.expert("code")->format, "lora");
+  EXPECT_EQ(f.expert("code")->format, "hf");  // a full merged model despite its name (issue 15)
   EXPECT_EQ(f.expert("chat")->template_name, "mistral-inst");
   ::setenv("BITMERGE_MODELS_DIR", "/ckpt", 1);
   EXPECT_EQ(resolve_model_dir(f, f.base, "/repo"), "/ckpt/Mistral-7B-v0.1");
