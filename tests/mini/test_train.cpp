@@ -320,10 +320,27 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
     auto b = Transformer::load(seq.out_dir + "/models/" + n, torch::kCPU, torch::kFloat32);
     for (auto& [pn, t] : a->named_parameters()) ASSERT_TRUE(torch::equal(t, b->named_parameters().at(pn))) << n << " " << pn;
   }
+  const std::string base_sha = sha256_file(o.out_dir + "/models/base/model.safetensors");
   c.finetune.steps = 4;  // a changed setting retrains
   auto s3 = build_family(c, o);
   EXPECT_FALSE(s3.cache_hit);
   EXPECT_NE(s3.key, s1.key);
+  // ... the experts only: a [finetune] change reuses the saved base, and the
+  // experts are the bits a build from scratch gives
+  auto meta = nlohmann::json::parse(read_text_file(o.out_dir + "/family.json"));
+  EXPECT_TRUE(meta["models"]["base"].value("reused", false));
+  EXPECT_EQ(meta["models"]["chat"]["steps"].get<int64_t>(), 4);
+  EXPECT_EQ(base_sha, sha256_file(o.out_dir + "/models/base/model.safetensors"));
+  EXPECT_NE(stamp, sha256_file(o.out_dir + "/models/chat/model.safetensors"));
+  BuildOptions fresh = o;
+  fresh.out_dir = fixture().dir + "/family-fresh";
+  build_family(c, fresh);
+  auto fmeta = nlohmann::json::parse(read_text_file(fresh.out_dir + "/family.json"));
+  EXPECT_FALSE(fmeta["models"]["base"].value("reused", false));
+  for (auto n : {"base", "chat", "math", "code"})
+    EXPECT_EQ(sha256_file(o.out_dir + "/models/" + std::string(n) + "/model.safetensors"),
+              sha256_file(fresh.out_dir + "/models/" + std::string(n) + "/model.safetensors"))
+        << n;
   c.tokenizer_vocab = 300;  // no room for the byte pieces and the whole pieces
   try {
     build_family(c, o);
