@@ -283,8 +283,8 @@ std::string render_claims(const ResultsView& v, const std::vector<ClaimOutcome>&
      << ci << "% interval lies on the claimed side of the threshold, **fails** when it lies on the other side, and is "
         "**inconclusive at this n** when the interval straddles it. Intervals: paired bootstrap over items ("
      << o.resamples << " resamples, seed " << o.seed
-     << "; the Average resamples items within each benchmark); p-values: exact McNemar for 0/1 scores, else the "
-        "bootstrap. A claim holds when all its checks hold, fails when one fails.\n\n";
+     << "; the Average resamples items within each benchmark); p-values test a zero difference: exact McNemar for "
+        "0/1 scores, else the bootstrap. A claim holds when all its checks hold, fails when one fails.\n\n";
   int counts[4] = {0, 0, 0, 0};
   os << "| Claim | Statement | Verdict |\n|---|---|---|\n";
   for (auto& c : out) {
