@@ -340,7 +340,10 @@ std::vector<std::string> checkpoint_decisions(const std::string& dir, const std:
     out.push_back("weights: the " + std::to_string(ck->files().size()) + " safetensors files are read; the " +
                   std::to_string(n_bin) + " .bin copies are ignored");
   std::map<std::string, int> dtypes;
-  for (auto& n : ck->names()) ++dtypes[dtype_name(ck->info(n).dtype)];
+  for (auto& n : ck->names()) {
+    DType d = ck->info(n).dtype;
+    ++dtypes[d == DType::F32 ? "float32" : d == DType::F16 ? "float16" : d == DType::BF16 ? "bfloat16" : dtype_name(d)];
+  }
   std::string dt;
   for (auto& [d, c] : dtypes) dt += (dt.empty() ? "" : ", ") + d + " x " + std::to_string(c);
   out.push_back("stored dtypes: " + dt + (dtypes.size() > 1 ? " (mixed: every tensor converted to float32 for task vectors)" : ""));

@@ -121,7 +121,7 @@ std::shared_ptr<Tokenizer> Tokenizer::load_from_model_dir(const std::string& dir
 const std::string& Tokenizer::probe_text() {
   static const std::string t =
       "The following are multiple choice questions (with answers) about high school mathematics.\n\n"
-      "Question: Janet's ducks lay 16 eggs per day; 3 + 4 = 7.\nAnswer: def f(x):\n    return x ** 2  # \u00e9t\u00e9 \u4e2d\u6587 [/INST]";
+      "Question: Janet's ducks lay 16 eggs per day; 3 + 4 = 7.\nAnswer: def f(x):\n\treturn x ** 2 # \u00e9t\u00e9 \u4e2d\u6587 [/INST]";
   return t;
 }
 
