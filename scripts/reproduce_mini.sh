@@ -66,7 +66,10 @@ for cfg in configs/experiments/mini-*.toml; do
   { echo; cat "$dir/table.md"; } >> "$tmp_md"
 done
 mv "$tmp_md" "$all_md"
-phase "tables and plots" "$t"
+# The paper's claims ([[claims]] in each config) on these results: claims.md next to
+# each results.json, all of them in $OUT/claims.md.
+"$BIN" claims "$OUT"/mini-*/results.json --out "$OUT/claims.md"
+phase "tables, plots and claims" "$t"
 
 # The family's metadata (settings, numeric pin, sha256 of every model).
 fam="$BITMERGE_MINI_DIR/family.json"
