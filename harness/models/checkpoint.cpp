@@ -227,11 +227,25 @@ bool ends_with(const std::string& s, const std::string& suf) {
 void read_index(const std::string& dir, const std::string& index_path, std::vector<std::string>* files,
                 std::map<std::string, size_t>* weight_map) {
   json j;
+  // JSON keeps the last of two equal keys; an index naming a tensor twice is
+  // ambiguous (which shard holds it?), so it is refused.
+  std::string top_key, dup;
+  std::set<std::string> seen;
+  json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
+    if (ev == json::parse_event_t::key && parsed.is_string()) {
+      if (depth == 1) top_key = parsed.get<std::string>();
+      if (depth == 2 && top_key == "weight_map" && !seen.insert(parsed.get<std::string>()).second && dup.empty())
+        dup = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    j = json::parse(read_text_file(index_path));
+    j = json::parse(read_text_file(index_path), cb);
   } catch (const json::exception& e) {
     fail(index_path, std::string("not valid JSON (") + e.what() + "); re-download it");
   }
+  if (!dup.empty())
+    fail(index_path, "weight_map names tensor '" + dup + "' twice; re-download the index (each tensor is in one shard)");
   if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
     fail(index_path, "has no \"weight_map\" object; re-download the index or the checkpoint");
   std::set<std::string> shard_names;

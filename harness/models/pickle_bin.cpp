@@ -440,7 +440,11 @@ std::vector<std::pair<std::string, torch::Tensor>> load_torch_bin(const std::str
     auto [ptr, n] = zip->getRecord("data.pkl");
     pkl.assign(static_cast<const char*>(ptr.get()), n);
   } catch (const c10::Error& e) {
-    fail(path, "not a readable PyTorch zip archive (" + first_line(e.what()) + ")" + kHint);
+    // miniz's message runs on ("This is an internal miniz error. If you ..."): its first sentence says it.
+    std::string why = first_line(e.what());
+    if (size_t dot = why.find(". "); dot != std::string::npos) why = why.substr(0, dot);
+    const bool cut = why.find("central directory") != std::string::npos;
+    fail(path, (cut ? "truncated or damaged (" + why + ")" : "not a readable PyTorch zip archive (" + why + ")") + kHint);
   }
   VPtr root = Interpreter(path, pkl, *zip, map).run();
   if (root->kind != Value::Dict) fail(path, std::string("holds a pickled ") + kind_name(root->kind) + ", not a state dict" + kHint);

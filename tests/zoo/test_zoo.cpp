@@ -309,3 +309,50 @@ TEST_F(Zoo, DecisionsAreRecordedPerCheckpoint) {
   auto m2 = bm::checkpoint_decisions(dir("MAmmoTH2-7B"), dir("Mistral-7B-v0.1"));
   EXPECT_FALSE(contains(m2, ".bin")) << joined(m2);
 }
+
+// Bad input on the real layouts: one line naming the file and the fix, and no
+// output (nor a temp directory) left behind by the merge that hit it.
+TEST_F(Zoo, BadInputOnRealLayoutsFailsCleanly) {
+  const std::string py = q(env("BITMERGE_TEST_PYTHON"));
+  struct Case {
+    std::string tag, src, setup, file_in_error, words;
+  };
+  std::vector<Case> cases = {
+      {"missing-shard", "MAmmoTH-7B", "rm D/pytorch_model-00002-of-00003.bin", "pytorch_model-00002-of-00003.bin",
+       "download every shard"},
+      {"truncated-bin", "MAmmoTH-7B",
+       "f=D/pytorch_model-00002-of-00003.bin; truncate -s $(( $(stat -c %s $f) / 2 )) $f",
+       "pytorch_model-00002-of-00003.bin", "re-download"},
+      {"truncated-safetensors", "Llama-2-7b-chat-hf",
+       "f=D/model-00002-of-00002.safetensors; truncate -s $(( $(stat -c %s $f) / 2 )) $f",
+       "model-00002-of-00002.safetensors", "re-download"},
+      {"index-names-twice", "Llama-2-7b-chat-hf",
+       "sed -i 's/\"weight_map\": {/\"weight_map\": {\"model.norm.weight\": \"model-00001-of-00002.safetensors\",/' "
+       "D/model.safetensors.index.json",
+       "model.safetensors.index.json", "twice"},
+      {"tensor-in-two-bin-shards", "MAmmoTH-7B",
+       py + " -c \"import torch,sys; d=sys.argv[1]; a=torch.load(d+'/pytorch_model-00001-of-00003.bin'); "
+            "b=torch.load(d+'/pytorch_model-00003-of-00003.bin'); a['model.norm.weight']=b['model.norm.weight']; "
+            "torch.save(a, d+'/pytorch_model-00001-of-00003.bin')\" D",
+       "model.norm.weight", "appears twice"},
+  };
+  for (auto& c : cases) {
+    const std::string d = work_ + "/bad-" + c.tag, out = work_ + "/bad-out-" + c.tag;
+    auto cp = sh("rm -rf " + q(d) + " && cp -r " + q(dir(c.src)) + " " + q(d));
+    ASSERT_EQ(cp.rc, 0) << cp.out;
+    std::string setup = c.setup;
+    for (size_t p; (p = setup.find(" D")) != std::string::npos;) setup.replace(p, 2, " " + q(d));
+    for (size_t p; (p = setup.find("=D/")) != std::string::npos;) setup.replace(p, 3, "=" + d + "/");
+    auto s = sh(setup);
+    ASSERT_EQ(s.rc, 0) << c.tag << ": " << setup << "\n" << s.out;
+    const std::string base = c.src == "MAmmoTH-7B" || c.src == "Llama-2-7b-chat-hf" ? dir("Llama-2-7b-hf") : "";
+    auto r = sh(bin() + " merge --method ties --base " + q(base) + " --experts x=" + q(d) + " --output " + q(out));
+    EXPECT_EQ(r.rc, 2) << c.tag << "\n" << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << c.tag << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.file_in_error), std::string::npos) << c.tag << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.words), std::string::npos) << c.tag << "\n" << r.out;
+    EXPECT_FALSE(bm::file_exists(out)) << c.tag;
+    auto left = sh("ls -d " + q(out) + ".tmp* 2>/dev/null | wc -l");
+    EXPECT_EQ(left.out, "0\n") << c.tag;
+  }
+}
