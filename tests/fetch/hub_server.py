@@ -16,7 +16,8 @@ Routes
                                 with X-Linked-Etag (sha256) and X-Linked-Size; others 200
                                 with ETag (git blob sha1)
   /cdn/<org>/<name>/<path>      the LFS content (repos named *badcdn* serve it corrupted)
-Repos named gated-* require "Authorization: Bearer <--token>"; repos named
+Repos named gated-* (and every repo of a --gated-org, e.g. meta-llama for the
+replica zoo of tests/zoo) require "Authorization: Bearer <--token>"; repos named
 *nometa* list siblings without sizes or hashes (the client must HEAD).
 Every request is logged as one JSON line: method, path, range, authorization.
 """
@@ -110,8 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         d = os.path.join(self.server.hub_root, org, name)
         return d if os.path.isdir(d) else None
 
-    def _auth_ok(self, name):
-        if not name.startswith("gated-"):
+    def _auth_ok(self, name, org=""):
+        if not name.startswith("gated-") and org not in self.server.gated_orgs:
             return True
         return self.headers.get("Authorization") == "Bearer " + self.server.token
 
@@ -144,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             d = self._repo_dir(org, name)
             if d is None:
                 return self._json(404, {"error": "Repository Not Found"})
-            if not self._auth_ok(name):
+            if not self._auth_ok(name, org):
                 return self._json(401, {"error": "Access to model %s/%s is restricted." % (org, name)})
             if rev not in ("main", COMMIT):
                 return self._json(404, {"error": "Invalid rev id: " + rev})
@@ -170,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
             d = self._repo_dir(org, name)
             if d is None:
                 return self._json(404, {"error": "Repository Not Found"})
-            if not self._auth_ok(name):
+            if not self._auth_ok(name, org):
                 return self._json(401, {"error": "Access restricted"})
             if rev not in ("main", COMMIT):
                 return self._json(404, {"error": "Revision Not Found"})
@@ -206,10 +207,12 @@ def main():
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--token", default="secret-token-123")
+    ap.add_argument("--gated-org", action="append", default=[], help="every repo of this org needs the token")
     a = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.data_root, srv.hub_root, srv.token = a.data_root, a.hub_root, a.token
+    srv.gated_orgs = set(a.gated_org)
     srv.log_path, srv.log_lock, srv.cut_bytes = a.log, threading.Lock(), 0
     tmp = a.port_file + ".tmp"
     with open(tmp, "w") as f:

@@ -33,13 +33,14 @@ from safetensors.torch import save_file
 
 # ---------------------------------------------------------------- shapes
 # Tiny, but the 13B family is another shape than the 7B one (so an expert of
-# one family against the other's base is a shape mismatch, as in reality).
+# one family against the other's base is a shape mismatch, as in reality), and
+# deep enough for the experiments' router (router.layer = 8).
 SHAPES = {
-    "llama7": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+    "llama7": dict(hidden_size=16, intermediate_size=32, num_hidden_layers=8, num_attention_heads=4,
                    num_key_value_heads=4),
-    "llama13": dict(hidden_size=24, intermediate_size=48, num_hidden_layers=3, num_attention_heads=4,
+    "llama13": dict(hidden_size=24, intermediate_size=48, num_hidden_layers=10, num_attention_heads=4,
                     num_key_value_heads=4),
-    "mistral": dict(hidden_size=16, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+    "mistral": dict(hidden_size=16, intermediate_size=48, num_hidden_layers=8, num_attention_heads=4,
                     num_key_value_heads=2),
 }
 VOCAB = 32000
