@@ -79,3 +79,12 @@ BENCH_GPU_FLAGS ?=
 .PHONY: bench-gpu
 bench-gpu:
 	bash bench/gpu/run_bench.sh $(BENCH_GPU_FLAGS)
+
+# ---- the paper's experiments on the replica zoo (docs/checkpoints.md) ----
+# Tiny replicas of the twelve checkpoints, fetched from a local hub mimic, every
+# table/figure of reproduce-llama7b/-mistral7b/-llama13b with --limit $(ZOO_LIMIT);
+# results in out/zoo/results/<name>. ZOO_ONLY="table3 fig3" picks experiments.
+ZOO_LIMIT ?= 2
+.PHONY: reproduce-zoo
+reproduce-zoo: build
+	ZOO_LIMIT=$(ZOO_LIMIT) tests/zoo/reproduce_zoo.sh
