@@ -302,7 +302,8 @@ class ModelBackend : public Backend {
                 {"domains", domains(e, v)},
                 {"seed", e.seed},
                 {"data_dir", resolve_data_dir(e.family)},
-                {"prompts", bm::sha256_hex(texts).substr(0, 16)}};
+                {"prompts", bm::sha256_hex(texts).substr(0, 16)},
+                {"trainer", "portable-adam-1"}};  // the router's optimizer (harness/train/optim.hpp)
     std::string h = bm::sha256_hex(key.dump()).substr(0, 16);
     std::string dir = e.results_dir + "/router";
     bm::make_dirs(dir);

@@ -9,6 +9,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/train/optim.hpp"
 #include "tasks/common/io.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
 #include "tasks/humaneval/humaneval.hpp"
@@ -172,7 +173,13 @@ double Router::train(const torch::Tensor& x, const torch::Tensor& y, int epochs,
   mean_ = x.mean(0);
   std_ = x.std(0).clamp_min(1e-5);
   for (auto* t : {&w1_, &b1_, &w2_, &b2_}) t->set_requires_grad(true);
-  torch::optim::Adam opt({w1_, b1_, w2_, b2_}, torch::optim::AdamOptions(lr).weight_decay(1e-4));
+  // Adam (L2 1e-4) with CPU-independent bits (harness/train/optim.hpp).
+  bm::train::PortableAdam opt;
+  bm::train::AdamConfig ac;
+  ac.lr = lr;
+  ac.weight_decay = 1e-4;
+  ac.decoupled = false;
+  opt.add_group({w1_, b1_, w2_, b2_}, ac);
   const int64_t n = x.size(0), bs = 64;
   for (int ep = 0; ep < std::max(1, epochs); ++ep) {
     auto perm = torch::randperm(n, torch::kLong);

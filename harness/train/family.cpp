@@ -22,7 +22,7 @@ namespace bm::train {
 namespace {
 
 // Changes whenever the trainer's arithmetic changes, so cached families retrain.
-constexpr const char* kTrainerVersion = "trainer-2";
+constexpr const char* kTrainerVersion = "trainer-3";  // 3: portable Adam (optim.hpp)
 
 struct TomlReader {
   const toml::table& t;

@@ -10,6 +10,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/log.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/train/optim.hpp"
 
 namespace bm::train {
 
@@ -116,13 +117,10 @@ TrainStats train_model(Transformer& model, const PackedData& data, const TrainCo
     p.set_requires_grad(true);
     (p.dim() >= 2 ? decay : no_decay).push_back(p);
   }
-  auto opts = torch::optim::AdamWOptions(cfg.lr).betas({cfg.beta1, cfg.beta2}).eps(cfg.eps);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(opts).weight_decay(cfg.weight_decay)));
-  groups.emplace_back(no_decay,
-                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(opts).weight_decay(0.0)));
-  torch::optim::AdamW opt(groups, opts);
+  // AdamW with CPU-independent bits (harness/train/optim.hpp); no decay on vectors.
+  PortableAdam opt;
+  opt.add_group(decay, AdamConfig{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, true});
+  opt.add_group(no_decay, AdamConfig{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, 0.0, true});
 
   const int64_t n_rows = data.tokens.size(0);
   std::vector<int64_t> order;
@@ -147,7 +145,7 @@ TrainStats train_model(Transformer& model, const PackedData& data, const TrainCo
   Progress bar(label, cfg.steps);
   for (int64_t step = 0; step < cfg.steps; ++step) {
     double lr = lr_at(cfg, step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.set_lr(lr);
     auto idx = next_rows(cfg.batch_size);
     auto tokens = data.tokens.index_select(0, idx).to(dev);
     auto weights = data.weights.index_select(0, idx).to(dev);
