@@ -15,12 +15,8 @@
 namespace bm::report {
 namespace {
 
-std::string f2(double x) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.2f", x);
-  return b;
-}
-std::string sgn(double x) { return (x >= 0 ? "+" : "") + f2(x); }
+std::string f2(double x) { return format_points(x); }
+std::string sgn(double x) { return format_signed_points(x); }
 
 [[noreturn]] void key_fail(const std::string& file, const std::string& key, const std::string& what) {
   bm::fail(file + ": " + key, what);

@@ -75,4 +75,11 @@ std::string format_p(double p) {
   return buf;
 }
 
+std::string format_points(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", x);
+  return b;
+}
+std::string format_signed_points(double x) { return (x >= 0 ? "+" : "") + format_points(x); }
+
 }  // namespace bm::report

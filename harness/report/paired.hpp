@@ -30,5 +30,8 @@ std::optional<stats::RatioResult> paired_ratio(const Row& a, const Row& b, const
 
 // "p = 0.0123", "p < 1e-10".
 std::string format_p(double p);
+// "12.34" and "+12.34": points as the comparison and claims tables print them.
+std::string format_points(double x);
+std::string format_signed_points(double x);
 
 }  // namespace bm::report

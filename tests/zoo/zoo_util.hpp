@@ -19,6 +19,7 @@
 #include "harness/models/checkpoint.hpp"
 #include "harness/models/tokenizer.hpp"
 #include "harness/runner/config.hpp"
+#include "tests/runner/helpers.hpp"
 
 using json = nlohmann::json;
 
@@ -29,19 +30,8 @@ std::string env(const char* k) {
   return v ? v : "";
 }
 
-struct Cmd {
-  int rc = -1;
-  std::string out;
-};
-Cmd sh(const std::string& cmd) {
-  Cmd r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Cmd = bmtest::CmdResult;
+Cmd sh(const std::string& cmd) { return bmtest::run_cmd(cmd); }  // one popen helper (tests/runner/helpers.hpp)
 std::string q(const std::string& s) { return "'" + s + "'"; }
 // (no std::filesystem: libtorch exports its own copy of those symbols)
 void fresh_dir(const std::string& d) {
