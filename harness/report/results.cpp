@@ -37,7 +37,7 @@ nlohmann::json load_results(const std::string& path) {
 
 void save_results(const std::string& path, const nlohmann::json& j) {
   check_results(j, path);
-  bm::write_file_atomic(path, j.dump(1) + "\n");
+  bm::write_file_atomic(path, j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 std::optional<double> Row::measured_average(const std::vector<std::string>& b) const {

@@ -28,7 +28,7 @@ nlohmann::json CellStore::read(const std::string& key) const {
 }
 
 void CellStore::write(const std::string& key, const nlohmann::json& result) const {
-  bm::write_file_atomic(cell_path(key), result.dump(1) + "\n");
+  bm::write_file_atomic(cell_path(key), result.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 size_t CellStore::count_present(const std::vector<std::string>& keys) const {

@@ -392,7 +392,7 @@ class ModelBackend : public Backend {
         std::string t = task_name(e, c->benchmark);
         eo.item_ids[t] = groups[c->key][x];
         auto rs = evaluate(*lm, {t}, eo);
-        bm::write_file_atomic(pdir + "/" + c->key + "-" + x + ".json", partial_json(rs.at(0)).dump() + "\n");
+        bm::write_file_atomic(pdir + "/" + c->key + "-" + x + ".json", partial_json(rs.at(0)).dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
       }
     }
     // 3. Combine the groups of each cell into one result.

@@ -111,7 +111,7 @@ void worker_loop(const Experiment& e, const std::vector<Cell>& cells, const std:
                           {"finished_unix", static_cast<int64_t>(std::time(nullptr))}};
       if (!o.samples.empty()) {
         // Per-item samples go next to the cell, so results.json stays small.
-        bm::write_file_atomic(store.dir() + "/" + c.key + ".samples.json", o.samples.dump() + "\n");
+        bm::write_file_atomic(store.dir() + "/" + c.key + ".samples.json", o.samples.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       }
       store.write(c.key, r);
       on_cell(c);

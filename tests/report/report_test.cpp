@@ -246,3 +246,16 @@ TEST(Plots, ErrorBarsKeyLabelsAndTheFigure3PaperTerms) {
   render_plots(view_of(synthetic_results("routing")), dir);
   EXPECT_NE(bm::read_text_file(dir + "/t2_fig2_routing_vs_merging.png.gp").find("histogram errorbars"), std::string::npos);
 }
+
+// A tiny or broken model can end its output inside a multi-byte character
+// (byte-fallback pieces); results must still be written, with U+FFFD there.
+TEST(Results, InvalidUtf8FromAModelIsWrittenReplaced) {
+  json j = synthetic_results();
+  j["cells"][0]["extra"] = {{"sample_output", std::string("def f():\n  return \xE6")}};
+  char tmpl[] = "/tmp/bm-report-utf8-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string path = std::string(tmpl) + "/results.json";
+  ASSERT_NO_THROW(bm::report::save_results(path, j));
+  json back = bm::report::load_results(path);
+  EXPECT_EQ(back["cells"][0]["extra"]["sample_output"].get<std::string>(), "def f():\n  return \xEF\xBF\xBD");
+}
