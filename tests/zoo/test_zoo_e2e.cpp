@@ -22,10 +22,8 @@ class ZooHub : public Zoo {
     work_ = std::string(cwd) + "/" + ZOO_WORK;
     fresh_dir(work_);
     hub_ = work_ + "/hub";
-    auto r = sh(q(env("BITMERGE_TEST_PYTHON")) + " " + q(env("BITMERGE_SOURCE_DIR") + "/tests/zoo/make_zoo.py") + " " +
-                q(hub_) + " --hub-layout --tokenizers " + q(env("BITMERGE_DATA_DIR") + "/tokenizers") +
-                " --repos meta-llama/Llama-2-7b-hf,meta-llama/Llama-2-7b-chat-hf,TIGER-Lab/MAmmoTH-7B,"
-                "mrm8488/llama-2-coder-7b");
+    auto r = make_zoo(hub_, " --hub-layout --repos meta-llama/Llama-2-7b-hf,meta-llama/Llama-2-7b-chat-hf,"
+                            "TIGER-Lab/MAmmoTH-7B,mrm8488/llama-2-coder-7b");
     ASSERT_EQ(r.rc, 0) << r.out;
     const std::string port = work_ + "/port";
     auto s = sh(q(env("BITMERGE_TEST_PYTHON")) + " " + q(env("BITMERGE_SOURCE_DIR") + "/tests/fetch/hub_server.py") +

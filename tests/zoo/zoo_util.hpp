@@ -67,9 +67,13 @@ class Zoo : public ::testing::Test {
     work_ = std::string(cwd) + "/" + ZOO_WORK;
     fresh_dir(work_);
     root_ = work_ + "/models";
-    auto r = sh(q(env("BITMERGE_TEST_PYTHON")) + " " + q(env("BITMERGE_SOURCE_DIR") + "/tests/zoo/make_zoo.py") + " " +
-                q(root_) + " --tokenizers " + q(env("BITMERGE_DATA_DIR") + "/tokenizers"));
+    auto r = make_zoo(root_, "");
     ASSERT_EQ(r.rc, 0) << r.out;
+  }
+  // tests/zoo/make_zoo.py into `out` (extra: e.g. --hub-layout --repos ...).
+  static Cmd make_zoo(const std::string& out, const std::string& extra) {
+    return sh(q(env("BITMERGE_TEST_PYTHON")) + " " + q(env("BITMERGE_SOURCE_DIR") + "/tests/zoo/make_zoo.py") + " " +
+              q(out) + " --tokenizers " + q(env("BITMERGE_DATA_DIR") + "/tokenizers") + extra);
   }
   static std::string dir(const std::string& name) { return root_ + "/" + name; }
   static std::string base_of(const std::string& name) {
