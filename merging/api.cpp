@@ -628,7 +628,8 @@ torch::Tensor Merger::tensor(const std::string& name) {
     auto info = I.base->info(name);
     int64_t numel = info.numel();
     int64_t chunk = merge_chunk_bytes();
-    if (I.method->kind != MethodKind::Routing && !info.shape.empty() && info.shape[0] > 1 && numel * 4 > chunk) {
+    if (I.method->kind != MethodKind::Routing && !I.method->whole_tensor && !info.shape.empty() && info.shape[0] > 1 &&
+        numel * 4 > chunk) {
       bool ok = true;
       for (auto& e : I.experts) ok = ok && e->can_slice(name) && e->shape(name) == info.shape;
       int64_t row_elems = numel / info.shape[0];

@@ -76,6 +76,54 @@ torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, c
   return dare_drop_gen(d, density, at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor)), rescale);
 }
 
+torch::Tensor seeded_draws(const torch::Tensor& d, uint64_t seed, const std::string& expert, const std::string& tensor) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor));
+  return torch::rand(d.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
+}
+
+torch::Tensor rescale_l1(const torch::Tensor& d, const torch::Tensor& masked) {
+  auto before = d.abs().sum(), after = masked.abs().sum();
+  if (before.item<float>() < 1e-7f || after.item<float>() < 1e-7f) return masked;
+  return masked * (before / after);
+}
+
+torch::Tensor della_probs(const torch::Tensor& d, double density, double epsilon) {
+  // As mergekit: rows of a 2-D tensor, one row for 1-D; ranks in fp32.
+  auto t = d.dim() < 2 ? d.reshape({1, -1}) : d;
+  auto a = t.abs();
+  int64_t m = a.size(1);
+  if (m <= 1) return torch::full(d.sizes(), density, torch::TensorOptions().dtype(torch::kFloat32).device(d.device()));
+  auto order = std::get<1>(a.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
+  auto ranks = order.argsort(/*stable=*/true, /*dim=*/1).to(torch::kFloat32) + 1;
+  auto lo = std::get<0>(ranks.min(1, true)), hi = std::get<0>(ranks.max(1, true));
+  auto rank_norm = ((ranks - lo) / (hi - lo)).clamp(0, 1);
+  auto probs = rank_norm * 2 * epsilon + (density - epsilon);
+  return probs.reshape(d.sizes());
+}
+
+torch::Tensor della_magprune(const torch::Tensor& d, double density, double epsilon, const torch::Tensor& draws,
+                             bool rescale) {
+  if (density >= 1.0) return d;
+  if (density <= 0.0) return torch::zeros_like(d);
+  auto keep = draws.to(d.device()) < della_probs(d, density, epsilon);
+  auto masked = d * keep;
+  return rescale ? rescale_l1(d, masked) : masked;
+}
+
+torch::Tensor magnitude_outliers(const torch::Tensor& d, double density, double gamma, bool rescale) {
+  if (density >= 1.0) return d;
+  int64_t n = d.numel();
+  auto target = static_cast<int64_t>(density * static_cast<double>(n));
+  auto top = static_cast<int64_t>(gamma * static_cast<double>(n));
+  int64_t bot = std::max<int64_t>(0, n - target - top);  // fewer outliers dropped when density needs them
+  auto flat = d.reshape({-1});
+  auto order = std::get<1>(flat.abs().sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+  auto mask = torch::zeros({n}, flat.options().dtype(torch::kBool));
+  if (target > 0) mask.index_fill_(0, order.narrow(0, bot, target), true);
+  auto masked = (flat * mask).reshape(d.sizes());
+  return rescale ? rescale_l1(d, masked) : masked;
+}
+
 TensorJob::TrimCut trim_cut(const torch::Tensor& abs_flat, double density) {
   TensorJob::TrimCut c;
   int64_t n = abs_flat.numel();
@@ -148,6 +196,16 @@ torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, cons
       } else {
         d = trim_magnitude(d, density);
       }
+    } else if (s.sparsify == Sparsify::Della) {
+      // Whole tensors only (MethodInfo::whole_tensor): the L1 rescale spans the tensor.
+      bool rescale = !P.has("rescale") || P.b("rescale");
+      if (density > 0.0 && density < 1.0)
+        d = della_magprune(d, density, P.f("epsilon", en), seeded_draws(d, static_cast<uint64_t>(P.i("seed")), en, job.name),
+                           rescale);
+      else
+        d = della_magprune(d, density, 0.0, torch::Tensor(), rescale);
+    } else if (s.sparsify == Sparsify::Outliers) {
+      d = magnitude_outliers(d, density, P.f("gamma", en), P.has("rescale") && P.b("rescale"));
     } else if (s.sparsify == Sparsify::Random) {
       if (job.dare_gens && density > 0.0 && density < 1.0) {
         auto& g = (*job.dare_gens)[k];

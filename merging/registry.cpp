@@ -12,6 +12,7 @@ const std::vector<MethodInfo>& merge_methods() {
   static const std::vector<MethodInfo> methods{
       method_average(), method_task_arithmetic(), method_ties(), method_dare(),
       method_dare_ties(), method_routing(), method_onebit(),
+      method_della(), method_della_linear(), method_breadcrumbs(), method_breadcrumbs_ties(),
   };
   return methods;
 }
@@ -43,6 +44,18 @@ ParamSpec param_seed() { return {"seed", ParamType::Int, "0", false, "seed of th
 ParamSpec param_trim() {
   return {"trim", ParamType::Choice, "tensor", false,
           "TIES trim scope: per tensor (mergekit) or global over the model (MergeLM)", {"tensor", "global"}};
+}
+
+ParamSpec param_epsilon(double def) {
+  return {"epsilon", ParamType::Float, std::to_string(def), true,
+          "DELLA: keep probability ranges over density -+ epsilon by |delta| rank", {}, 0.0, 1.0};
+}
+ParamSpec param_gamma(double def) {
+  return {"gamma", ParamType::Float, std::to_string(def), true, "fraction of the largest |delta| dropped", {}, 0.0, 1.0};
+}
+ParamSpec param_rescale(bool def) {
+  return {"rescale", ParamType::Bool, def ? "true" : "false", false,
+          "rescale the kept entries to the task vector's L1 norm (mergekit)", {}, -1e300, 1e300};
 }
 
 static const ParamSpec* find_spec(const MethodInfo& m, const std::string& key) {
@@ -123,6 +136,7 @@ Params resolve_params(const MethodInfo& m, const std::map<std::string, std::stri
     else
       P.per_expert_[expert][k] = value;
   }
+  if (m.validate) m.validate(P, expert_names);
   return P;
 }
 

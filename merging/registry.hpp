@@ -75,7 +75,11 @@ struct MethodInfo {
   std::vector<ParamSpec> params;
   bool needs_route = false;
   bool magnitude_trim = false;  // per-tensor TIES trim (Merger precomputes cuts for row chunks)
+  bool whole_tensor = false;    // merge() needs whole tensors (no row chunks): e.g. a per-tensor sort or L1 norm
   TensorMerge merge;
+  // Optional check of the resolved parameters together (resolve_params calls it);
+  // throws bm::Error naming the --param.
+  std::function<void(const Params&, const std::vector<std::string>& expert_names)> validate;
 };
 
 // The registry, in a fixed order.
@@ -98,6 +102,10 @@ MethodInfo method_dare();
 MethodInfo method_dare_ties();
 MethodInfo method_routing();
 MethodInfo method_onebit();
+MethodInfo method_della();
+MethodInfo method_della_linear();
+MethodInfo method_breadcrumbs();
+MethodInfo method_breadcrumbs_ties();
 
 // Common parameter specs.
 ParamSpec param_weight();
@@ -105,5 +113,8 @@ ParamSpec param_lambda(double def = 1.0);
 ParamSpec param_density(double def);
 ParamSpec param_seed();
 ParamSpec param_trim();
+ParamSpec param_epsilon(double def);  // DELLA: half-width of the keep-probability ramp
+ParamSpec param_gamma(double def);    // Breadcrumbs: fraction of the largest |delta| dropped
+ParamSpec param_rescale(bool def);    // DELLA / Breadcrumbs: L1 rescale after the drop (mergekit's rescale)
 
 }  // namespace bm::merging

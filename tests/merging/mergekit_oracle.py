@@ -1,9 +1,10 @@
 """Oracle for tests/merging/test_mergekit_oracle.cpp: writes tiny random Llama
 models (base + 2 experts, transformers, float32 safetensors) and merges them
-with mergekit (task_arithmetic and ties, per-tensor trim) on the CPU.
+with mergekit (task_arithmetic, ties with per-tensor trim, breadcrumbs and
+breadcrumbs_ties) on the CPU.
 
 usage: mergekit_oracle.py OUT_DIR
-writes OUT_DIR/{base,e1,e2} and OUT_DIR/mk_task_arithmetic, OUT_DIR/mk_ties
+writes OUT_DIR/{base,e1,e2} and OUT_DIR/mk_<method> for each config below
 """
 import os
 import sys
@@ -41,6 +42,18 @@ configs = {
         "parameters": {"lambda": 0.9},
         "models": [{"model": f"{out}/e1", "parameters": {"weight": 1.0, "density": 0.5}},
                    {"model": f"{out}/e2", "parameters": {"weight": 0.7, "density": 0.3}}],
+    },
+    "breadcrumbs": {
+        "merge_method": "breadcrumbs", "base_model": f"{out}/base", "dtype": "float32",
+        "parameters": {"lambda": 0.8},
+        "models": [{"model": f"{out}/e1", "parameters": {"weight": 1.0, "density": 0.6, "gamma": 0.05}},
+                   {"model": f"{out}/e2", "parameters": {"weight": 0.5, "density": 0.4, "gamma": 0.02}}],
+    },
+    "breadcrumbs_ties": {
+        "merge_method": "breadcrumbs_ties", "base_model": f"{out}/base", "dtype": "float32",
+        "parameters": {"rescale": True},
+        "models": [{"model": f"{out}/e1", "parameters": {"weight": 1.0, "density": 0.5, "gamma": 0.01}},
+                   {"model": f"{out}/e2", "parameters": {"weight": 0.7, "density": 0.7, "gamma": 0.1}}],
     },
 }
 for name, c in configs.items():

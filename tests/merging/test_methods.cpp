@@ -188,5 +188,128 @@ TEST(MergeRegistry, UnknownNamesSuggestClosest) {
   auto P = resolve_params(find_method("ties"), {{"a.density", "0.25"}}, {"a", "b"});
   EXPECT_EQ(P.f("density", "a"), 0.25);
   EXPECT_EQ(P.f("density", "b"), 0.5);  // default
-  EXPECT_EQ(method_names().size(), 7u);
+  EXPECT_EQ(method_names().size(), 11u);  // + della, della_linear, breadcrumbs, breadcrumbs_ties
+}
+
+// ---- Model Breadcrumbs (mergekit magnitude_outliers) ----
+
+TEST(MergeMethods, BreadcrumbsHandComputed) {
+  // n = 16, density 0.5 -> keep 8, gamma 0.125 -> drop the 2 largest: of |d1| = 1..16
+  // the kept are 7..14: [0,0,0,0, 0,14,-7,0, -9,10,0,-12, 13,0,8,11].
+  auto got = run("breadcrumbs", {dense(d1())}, {{"density", "0.5"}, {"gamma", "0.125"}});
+  expect_eq(got, m4({1, 1, 1, 1, 1, 15, -6, 1, -8, 11, 1, -11, 14, 1, 9, 12}));
+}
+
+TEST(MergeMethods, BreadcrumbsTiesHandComputed) {
+  // kept d1 (above) and kept d2 = [-8,0,-12,0, 0,0,9,0, -14,0,11,7, 0,0,-10,-13];
+  // elected sign of their sum, agreeing entries summed (normalize=false as mergekit).
+  auto got = run("breadcrumbs_ties", {dense(d1()), dense(d2())}, {{"density", "0.5"}, {"gamma", "0.125"}});
+  expect_eq(got, m4({-7, 1, -11, 1, 1, 15, 10, 1, -22, 11, 12, -11, 14, 1, -9, -12}));
+}
+
+TEST(MergeMethods, BreadcrumbsDropsFewerOutliersWhenDensityNeedsThem) {
+  // density 0.9 -> keep 14; gamma 0.2 would drop 3, but only 16 - 14 = 2 can go: 16 and -15.
+  auto got = run("breadcrumbs", {dense(d1())}, {{"density", "0.9"}, {"gamma", "0.2"}}) - 1;
+  expect_eq(got, m4({0, -2, 3, 0, 5, 14, -7, 1, -9, 10, 4, -12, 13, -6, 8, 11}));
+  // gamma 0: plain magnitude trim (the 8 largest), as TIES' trim of one expert.
+  expect_eq(run("breadcrumbs", {dense(d1())}, {{"density", "0.5"}, {"gamma", "0"}}) - 1, trim_magnitude(d1(), 0.5));
+  // density 1: untouched (as mergekit), even with gamma.
+  expect_eq(run("breadcrumbs", {dense(d1())}, {{"density", "1"}, {"gamma", "0.5"}}) - 1, d1());
+}
+
+TEST(MergeMethods, BreadcrumbsRescaleMatchesTheL1Norm) {
+  // kept |d1| = 7..14 sums to 84, all of |d1| to 136: kept * 136/84.
+  auto got = run("breadcrumbs", {dense(d1())}, {{"density", "0.5"}, {"gamma", "0.125"}, {"rescale", "true"}}) - 1;
+  auto kept = m4({0, 0, 0, 0, 0, 14, -7, 0, -9, 10, 0, -12, 13, 0, 8, 11});
+  EXPECT_TRUE(torch::allclose(got, kept * (136.0 / 84.0), 1e-6, 1e-6)) << got;
+  EXPECT_NEAR(got.abs().sum().item<double>(), 136.0, 1e-4);
+}
+
+// ---- DELLA (mergekit della_magprune) ----
+
+TEST(MergeMethods, DellaProbabilitiesRiseWithRankPerRow) {
+  // density 0.5, epsilon 0.2: p = 0.3 + 0.4 * (rank - 1) / 4, ranks of |d| within each row.
+  auto d = torch::tensor({3.f, -1.f, 5.f, -2.f, 4.f, -10.f, 20.f, 30.f, -40.f, 50.f}).reshape({2, 5});
+  auto p = della_probs(d, 0.5, 0.2);
+  auto want = torch::tensor({0.5f, 0.3f, 0.7f, 0.4f, 0.6f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f}).reshape({2, 5});
+  EXPECT_TRUE(torch::allclose(p, want, 0, 1e-6)) << p;
+  // A 1-D tensor is one row.
+  EXPECT_TRUE(torch::allclose(della_probs(d.reshape({-1}), 0.5, 0.2),
+                              // ranks 1..10 over all ten: p = 0.3 + 0.4 * (rank - 1) / 9
+                              torch::tensor({0.3888889f, 0.3f, 0.4777778f, 0.3444444f, 0.4333333f, 0.5222222f,
+                                             0.5666667f, 0.6111111f, 0.6555556f, 0.7f}),
+                              0, 1e-6));
+}
+
+TEST(MergeMethods, DellaMaskAndRescaleGivenTheDraws) {
+  auto d = torch::tensor({3.f, -1.f, 5.f, -2.f, 4.f, -10.f, 20.f, 30.f, -40.f, 50.f}).reshape({2, 5});
+  // p = [.5 .3 .7 .4 .6 / .3 .4 .5 .6 .7]; keep where draw < p.
+  auto r = torch::tensor({0.45f, 0.35f, 0.8f, 0.1f, 0.55f, 0.9f, 0.1f, 0.2f, 0.7f, 0.65f}).reshape({2, 5});
+  auto kept = torch::tensor({3.f, 0.f, 0.f, -2.f, 4.f, 0.f, 20.f, 30.f, 0.f, 50.f}).reshape({2, 5});
+  expect_eq(della_magprune(d, 0.5, 0.2, r, false), kept);
+  // L1 rescale: sum|d| = 165, sum|kept| = 109.
+  EXPECT_TRUE(torch::allclose(della_magprune(d, 0.5, 0.2, r, true), kept * (165.0 / 109.0), 1e-6, 1e-6));
+  expect_eq(della_magprune(d, 1.0, 0.2, r, true), d);                      // density 1: untouched
+  expect_eq(della_magprune(d, 0.0, 0.2, r, true), torch::zeros_like(d));  // density 0: nothing
+}
+
+TEST(MergeMethods, DellaKeepRateFollowsTheRankRamp) {
+  // One row of 4000 entries with |d| = 1..4000, density 0.4, epsilon 0.1: the
+  // seeded masks keep, in expectation, p(rank) of each entry. Per quarter of
+  // the ranks the mean p is 0.3125, 0.3375 ... ; check within 5 standard deviations.
+  const int64_t n = 4000;
+  auto mag = torch::arange(1, n + 1, torch::kFloat32);
+  auto sign = torch::where(torch::arange(n) % 3 == 0, -1.0, 1.0).to(torch::kFloat32);
+  auto d = (mag * sign).index_select(0, torch::randperm(n, torch::TensorOptions().dtype(torch::kLong)));
+  auto p = della_probs(d, 0.4, 0.1);
+  auto kept = della_magprune(d, 0.4, 0.1, seeded_draws(d, 7, "math", "t"), false) != 0;
+  auto rank = d.abs() - 1;  // 0..n-1
+  for (int q = 0; q < 4; ++q) {
+    auto in_q = (rank >= q * n / 4) & (rank < (q + 1) * n / 4);
+    double expect = p.masked_select(in_q).sum().item<double>();
+    double var = (p * (1 - p)).masked_select(in_q).sum().item<double>();
+    double got = kept.masked_select(in_q).sum().item<double>();
+    EXPECT_NEAR(got, expect, 5 * std::sqrt(var)) << "quarter " << q;
+    EXPECT_NEAR(expect, 1000 * (0.3 + 0.2 * (q + 0.5) / 4), 1.0) << "quarter " << q;
+  }
+  // Different seeds, experts or tensors draw different masks; the same ones the same.
+  auto a = seeded_draws(d, 7, "math", "t");
+  EXPECT_TRUE(torch::equal(a, seeded_draws(d, 7, "math", "t")));
+  EXPECT_FALSE(torch::equal(a, seeded_draws(d, 8, "math", "t")));
+  EXPECT_FALSE(torch::equal(a, seeded_draws(d, 7, "code", "t")));
+  EXPECT_FALSE(torch::equal(a, seeded_draws(d, 7, "math", "u")));
+}
+
+TEST(MergeMethods, DellaThroughTheRegistry) {
+  // density 1: no drop, no rescale -> della is TIES at density 1 and della_linear task arithmetic.
+  expect_eq(run("della", {dense(d1()), dense(d2())}, {{"density", "1"}}),
+            run("ties", {dense(d1()), dense(d2())}, {{"density", "1"}}));
+  expect_eq(run("della_linear", {dense(d1()), dense(d2())}, {{"density", "1"}, {"lambda", "0.5"}}),
+            run("task_arithmetic", {dense(d1()), dense(d2())}, {{"lambda", "0.5"}}));
+  // della_linear = base + lambda * sum_k w_k MagPrune(d_k) with the (seed, expert, tensor) draws.
+  auto got = run("della_linear", {dense(d1()), dense(d2())},
+                 {{"density", "0.5"}, {"epsilon", "0.2"}, {"seed", "4"}, {"e1.weight", "0.5"}, {"lambda", "0.8"}});
+  auto want = 1 + 0.8 * (della_magprune(d1(), 0.5, 0.2, seeded_draws(d1(), 4, "e0", kName), true) +
+                         0.5 * della_magprune(d2(), 0.5, 0.2, seeded_draws(d2(), 4, "e1", kName), true));
+  EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-6)) << got << want;
+  EXPECT_FALSE(torch::equal(got, run("della_linear", {dense(d1()), dense(d2())},
+                                     {{"density", "0.5"}, {"epsilon", "0.2"}, {"seed", "5"}, {"e1.weight", "0.5"},
+                                      {"lambda", "0.8"}})));
+}
+
+TEST(MergeMethods, DellaEpsilonOutsideTheDensityIsAnError) {
+  const MethodInfo& m = find_method("della");
+  try {
+    resolve_params(m, {{"density", "0.3"}, {"epsilon", "0.3"}}, {"math", "code"});
+    FAIL() << "density - epsilon = 0 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--param epsilon"), std::string::npos) << e.what();
+  }
+  try {
+    resolve_params(m, {{"math.density", "0.9"}}, {"math", "code"});  // 0.9 + 0.15 >= 1
+    FAIL() << "density + epsilon >= 1 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("math.epsilon"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(resolve_params(m, {{"math.density", "1"}}, {"math", "code"}));  // no drop, epsilon unused
 }
