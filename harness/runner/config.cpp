@@ -121,7 +121,9 @@ toml::table parse_toml_text(const std::string& text, const std::string& file) {
 
 const std::vector<std::string> kPositions = {"none", "attention", "mlp", "linear"};
 const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge", "routing", "onebit_merging"};
-const std::vector<std::string> kMethods = {"task_arithmetic", "ties", "dare_ties", "dare_linear", "dare"};
+// merging/registry.cpp's general methods (dare_linear = dare); params: their numeric parameters.
+const std::vector<std::string> kMethods = {"task_arithmetic", "ties",        "dare_ties",   "dare_linear", "dare",
+                                           "della",           "della_linear", "breadcrumbs", "breadcrumbs_ties"};
 const std::vector<std::string> kTemplates = {"none", "llama2-chat", "mistral-inst", "alpaca"};
 
 ModelRef parse_model(const toml::table& t, const std::string& name, const std::string& file,
@@ -350,7 +352,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   for (const char* tabname : {"params", "weights"}) {
     if (auto* p = get_table(t, tabname, file, prefix)) {
       if (std::string(tabname) == "params")
-        check_keys(*p, {"lambda", "density", "seed"}, file, prefix + "params.");
+        check_keys(*p, {"lambda", "density", "seed", "epsilon", "gamma"}, file, prefix + "params.");
       for (auto&& [k, val] : *p) {
         std::string key(k.str());
         if (std::string(tabname) == "weights") need_expert(key, "weights." + key);
