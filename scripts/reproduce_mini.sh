@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Main job: the paper on the self-built mini family (nano size on CPU).
-#   1. build the family (bitmerge mini build --size nano; cached when unchanged)
+#   SIZE=mini: the GPU size (configs/mini/mini.toml, trained on cuda, the same grids
+#   with `--family mini`), reference results/mini-gpu, output out/mini-gpu.
+#   1. build the family (bitmerge mini build --size $SIZE; cached when unchanged)
 #   2. run every configs/experiments/mini-*.toml grid into $MINI_OUT/<experiment>
 #      (cached cells are skipped; JOBS grids at once)
 #   3. tables (md, LaTeX, CSV), figures (PNG, SVG) and claims next to each results.json
@@ -9,8 +11,10 @@
 #      retrained family) -> said in one line, and a noise-aware comparison.
 # The committed files are never written, except with --regenerate, which writes
 # the results into results/mini itself (and results/mini/family.json).
-# Environment: BITMERGE_BIN (default build/bitmerge), BITMERGE_MINI_DIR (default
-# mini-nano), MINI_OUT (default out/mini, ignored by git), GPUS (e.g. 0,1),
+# Environment: SIZE (nano | mini, default nano), BITMERGE_BIN (default build/bitmerge),
+# BITMERGE_MINI_DIR (default mini-$SIZE), MINI_OUT (default out/mini, or out/mini-gpu
+# for SIZE=mini; ignored by git), DEVICE (mini build device; default cpu for nano,
+# cuda for mini), GPUS (e.g. 0,1),
 # LIMIT (items per benchmark), JOBS (grids at once, default nproc; one libtorch
 # thread each), COMPARE_FLAGS (extra flags for `bitmerge compare`).
 set -euo pipefail
@@ -18,19 +22,23 @@ cd "$(dirname "$0")/.."
 REGEN=0
 [ "${1:-}" = --regenerate ] && REGEN=1
 BIN=${BITMERGE_BIN:-./build/bitmerge}
-export BITMERGE_MINI_DIR=${BITMERGE_MINI_DIR:-$PWD/mini-nano}
-REF=results/mini
-OUT=${MINI_OUT:-out/mini}
+SIZE=${SIZE:-nano}
+case $SIZE in
+  nano) REF=results/mini; OUT=${MINI_OUT:-out/mini}; DEVICE=${DEVICE:-cpu}; family_args=() ;;
+  mini) REF=results/mini-gpu; OUT=${MINI_OUT:-out/mini-gpu}; DEVICE=${DEVICE:-cuda}; family_args=(--family mini) ;;
+  *) echo "reproduce_mini: SIZE=$SIZE is not one of nano, mini" >&2; exit 2 ;;
+esac
+export BITMERGE_MINI_DIR=${BITMERGE_MINI_DIR:-$PWD/mini-$SIZE}
 [ $REGEN = 1 ] && OUT=$REF
 [ -x "$BIN" ] || { echo "reproduce_mini: $BIN not built; run 'make build' first" >&2; exit 2; }
 t_all=$(date +%s)
 phase() { echo "[time] $1: $(( $(date +%s) - $2 )) s"; }
 
 t=$(date +%s)
-"$BIN" mini build --size nano --out "$BITMERGE_MINI_DIR" --threads 1  # 1 thread: the same bits on every CPU
-phase "nano training (or cache)" "$t"
+"$BIN" mini build --size "$SIZE" --out "$BITMERGE_MINI_DIR" --threads 1 --device "$DEVICE"  # 1 thread: the same bits on every CPU
+phase "$SIZE training (or cache)" "$t"
 
-run_args=()
+run_args=("${family_args[@]}")
 [ -n "${GPUS:-}" ] && run_args+=(--gpus "$GPUS")
 [ -n "${LIMIT:-}" ] && run_args+=(--limit "$LIMIT")
 
@@ -56,7 +64,7 @@ phase "grids" "$t"
 t=$(date +%s)
 all_md="$OUT/tables.md"
 tmp_md="$all_md.tmp.$$"
-echo "# Mini family (nano) results" > "$tmp_md"
+echo "# Mini family ($SIZE) results" > "$tmp_md"
 for cfg in configs/experiments/mini-*.toml; do
   name=$(basename "$cfg" .toml)
   dir="$OUT/$name"

@@ -11,6 +11,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/report/claims.hpp"
+#include "tasks/common/templates.hpp"
 
 namespace bm::runner {
 namespace {
@@ -124,7 +125,12 @@ const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge"
 // merging/registry.cpp's general methods (dare_linear = dare); params: their numeric parameters.
 const std::vector<std::string> kMethods = {"task_arithmetic", "ties",        "dare_ties",   "dare_linear", "dare",
                                            "della",           "della_linear", "breadcrumbs", "breadcrumbs_ties"};
-const std::vector<std::string> kTemplates = {"none", "llama2-chat", "mistral-inst", "alpaca"};
+// "none" or a chat format of tasks/common/templates.hpp (one home for the names).
+std::vector<std::string> template_names() {
+  std::vector<std::string> t = {"none"};
+  for (const auto& x : bm::chat_format_names()) t.push_back(x);
+  return t;
+}
 
 ModelRef parse_model(const toml::table& t, const std::string& name, const std::string& file,
                      const std::string& prefix) {
@@ -141,7 +147,7 @@ ModelRef parse_model(const toml::table& t, const std::string& name, const std::s
   m.format = get_str(t, "format", file, prefix, "hf");
   check_choice(m.format, {"hf", "lora"}, file, prefix + "format");
   m.template_name = get_str(t, "template", file, prefix, "none");
-  check_choice(m.template_name, kTemplates, file, prefix + "template");
+  check_choice(m.template_name, template_names(), file, prefix + "template");
   m.domain = get_str(t, "domain", file, prefix, name);
   return m;
 }
@@ -387,7 +393,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
 
 }  // namespace
 
-Experiment parse_experiment_text(const std::string& text, const std::string& file) {
+Experiment parse_experiment_text(const std::string& text, const std::string& file, const std::string& family_override) {
   toml::table t = parse_toml_text(text, file);
   check_keys(t, {"name", "title", "table", "family", "benchmarks", "variants", "eval", "router", "seed", "backend",
                  "synthetic_delay_s", "best_within", "results_dir", "claims"},
@@ -400,6 +406,13 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   e.table = get_str(t, "table", file, "", "main");
   check_choice(e.table, {"main", "position", "storage", "routing"}, file, "table");
   e.family_ref = get_str(t, "family", file, "");
+  if (!family_override.empty()) {  // `bitmerge run --family`: the same grid on another family
+    const bool is_path = family_override.find('/') != std::string::npos ||
+                         (family_override.size() > 5 && family_override.substr(family_override.size() - 5) == ".toml");
+    if (is_path && !bm::file_exists(family_override))
+      bm::fail("--family", "no family file '" + family_override + "'; pass a family TOML or a name in configs/families");
+    e.family_ref = family_override;
+  }
   e.family = load_family(find_family_file(e.family_ref, file));
   e.benchmarks = get_str_list(t, "benchmarks", file, "");
   if (e.benchmarks.empty()) e.benchmarks = paper_benchmarks();
@@ -416,7 +429,7 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
                      "gsm8k_prompt", "math_subset", "template_mode"},
                file, "eval.");
     auto& s = e.eval;
-    s.add_bos = get_bool(*ev, "add_bos", file, "eval.", s.add_bos);
+    if (ev->get("add_bos")) s.add_bos = get_bool(*ev, "add_bos", file, "eval.", false);
     s.limit = get_int(*ev, "limit", file, "eval.", s.limit);
     s.max_new_tokens = get_int(*ev, "max_new_tokens", file, "eval.", s.max_new_tokens);
     s.batch_size = get_int(*ev, "batch_size", file, "eval.", s.batch_size);
@@ -478,8 +491,8 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   return e;
 }
 
-Experiment load_experiment(const std::string& path) {
-  return parse_experiment_text(bm::read_text_file(path), path);
+Experiment load_experiment(const std::string& path, const std::string& family_override) {
+  return parse_experiment_text(bm::read_text_file(path), path, family_override);
 }
 
 }  // namespace bm::runner

@@ -84,7 +84,10 @@ struct RouterSettings {
 };
 
 struct EvalSettings {
-  bool add_bos = false;
+  // BOS before text requests: set = explicit ([eval] add_bos); unset = the
+  // family base's tokenizer_config.json add_bos_token as lm-eval 0.4.x does
+  // (eval_add_bos() in grid.hpp resolves it; the mini configs set false).
+  std::optional<bool> add_bos;
   int64_t limit = 0;           // first N items per benchmark (0 = all)
   int64_t max_new_tokens = 512;
   int64_t batch_size = 0;      // 0 = auto (GPU memory plan; fixed on CPU). Not part of the cell key: must not change scores
@@ -119,8 +122,11 @@ std::string benchmark_label(const std::string& b);  // "mmlu" -> "MMLU"
 Family load_family(const std::string& path);
 // `family` is a path or a name looked up in <repo>/configs/families/<name>.toml
 // (relative to the experiment file's ../families first).
-Experiment load_experiment(const std::string& path);
-Experiment parse_experiment_text(const std::string& text, const std::string& file);
+// family_override (`bitmerge run --family NAME|FILE`): run the grid on another family
+// (a name in configs/families or a family TOML path); empty = the config's `family`.
+Experiment load_experiment(const std::string& path, const std::string& family_override = "");
+Experiment parse_experiment_text(const std::string& text, const std::string& file,
+                                 const std::string& family_override = "");
 
 // Repository root (env BITMERGE_SOURCE_DIR or the compile-time source dir).
 std::string repo_root();

@@ -19,7 +19,7 @@ void add_run_verb(CLI::App& app) {
   struct Opts {
     std::vector<std::string> configs;
     bool dry_run = false, no_results = false, fetch = false;
-    std::string gpus, results_dir, backend;
+    std::string gpus, results_dir, backend, family;
     int64_t limit = -1;
     std::vector<size_t> only_cells, only_variants;
   };
@@ -31,6 +31,8 @@ void add_run_verb(CLI::App& app) {
   sub->add_option("--limit", o->limit, "evaluate only the first N items of each benchmark");
   sub->add_option("--results-dir", o->results_dir, "where cells and results.json go (default results/<name>)");
   sub->add_option("--backend", o->backend, "override the config's backend (model | synthetic)");
+  sub->add_option("--family", o->family,
+                  "run the grid on another family: a name in configs/families or a family TOML (e.g. mini)");
   sub->add_option("--only-cell", o->only_cells, "evaluate only these cell indices (Slurm array tasks)");
   sub->add_option("--only-variant", o->only_variants, "evaluate only these variant indices (Slurm array tasks)");
   sub->add_flag("--fetch", o->fetch, "download missing checkpoints (hf_id in the family file) first");
@@ -39,7 +41,7 @@ void add_run_verb(CLI::App& app) {
     if (o->configs.size() > 1 && !o->results_dir.empty())
       bm::fail("--results-dir", "one folder per experiment: pass a single config with --results-dir");
     for (auto& path : o->configs) {
-      Experiment e = load_experiment(path);  // whole config validated before any weight loads
+      Experiment e = load_experiment(path, o->family);  // whole config validated before any weight loads
       if (!o->backend.empty()) {
         if (o->backend != "model" && o->backend != "synthetic")
           bm::fail("--backend", "'" + o->backend + "' is not one of model, synthetic");

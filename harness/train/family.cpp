@@ -161,7 +161,7 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(fam, "family", "name", &c.name);
   auto* g = r.sub("generator", {"seed", "countries", "n_test", "n_train_gsm8k", "n_train_math", "pretrain_docs",
                                 "fact_repeats", "misconception_repeats", "qa_repeats", "profiles", "mc_practice",
-                                "math_max", "pretrain_fact_repeats", "pretrain_share"});
+                                "math_max", "pretrain_fact_repeats", "pretrain_share", "code_k_max"});
   auto& gc = c.generator;
   r.get(g, "generator", "seed", &gc.seed);
   r.get(g, "generator", "countries", &gc.countries);
@@ -175,6 +175,7 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(g, "generator", "profiles", &gc.profiles);
   r.get(g, "generator", "mc_practice", &gc.mc_practice);
   r.get(g, "generator", "math_max", &gc.math_max);
+  r.get(g, "generator", "code_k_max", &gc.code_k_max);
   r.get(g, "generator", "pretrain_fact_repeats", &gc.pretrain_fact_repeats);
   r.get(g, "generator", "pretrain_share", &gc.pretrain_share);
   auto* tk = r.sub("tokenizer", {"vocab_size"});

@@ -488,6 +488,7 @@ std::string SynthConfig::canonical_text() const {
     << " math_max=" << math_max;
   if (pretrain_fact_repeats != 0 || pretrain_share != 0)
     o << " pretrain_fact_repeats=" << pretrain_fact_repeats << " pretrain_share=" << pretrain_share;
+  if (code_k_max != 40) o << " code_k_max=" << code_k_max;  // (40 = the key of families built before the key existed)
   return o.str();
 }
 
@@ -498,6 +499,14 @@ SynthData generate(const SynthConfig& cfg) {
   if (cfg.n_test < 8) fail("generator.n_test", "need at least 8 test items per benchmark, got " + str(cfg.n_test));
   if (cfg.math_max < 10 || cfg.math_max > 1000)
     fail("generator.math_max", "must be in 10..1000, got " + str(cfg.math_max));
+  if (cfg.n_test > 480) fail("generator.n_test", "at most 480 test items per benchmark (MBPP test ids 11..490), got " + str(cfg.n_test));
+  {
+    const int pairs = kCodeTemplates * (cfg.code_k_max - 1), need = 2 * cfg.n_test + 30 + 2 * kCodeTemplates;
+    if (cfg.code_k_max < 10 || pairs < need)
+      fail("generator.code_k_max", str(pairs) + " code problems with code_k_max = " + str(cfg.code_k_max) + " but n_test = " +
+                                       str(cfg.n_test) + " needs " + str(need) + " (tests, prompts, validation, some train); raise code_k_max to at least " +
+                                       str(std::max(10, need / kCodeTemplates + 2)));
+  }
   if (cfg.fact_repeats < 1 || cfg.qa_repeats < 0 || cfg.profiles < 0 || cfg.mc_practice < 1)
     fail("generator", "fact_repeats and mc_practice must be >= 1, qa_repeats and profiles >= 0");
   if (cfg.pretrain_fact_repeats < 0) fail("generator.pretrain_fact_repeats", "must be >= 0");
@@ -692,7 +701,7 @@ SynthData generate(const SynthConfig& cfg) {
   {
     std::vector<std::pair<int, int>> pairs;
     for (int t = 0; t < kCodeTemplates; ++t)
-      for (int k = 2; k <= 40; ++k) pairs.push_back({t, k});
+      for (int k = 2; k <= cfg.code_k_max; ++k) pairs.push_back({t, k});
     r.shuffle(pairs);
     size_t pos = 0;
     auto take = [&](size_t n) {

@@ -31,6 +31,7 @@ struct SynthConfig {
   int profiles = 4;              // country profiles (all facts of a country, shuffled order) in the chat data
   int mc_practice = 8;           // MMLU-format practice items (choice shuffles) per train fact
   int math_max = 20;             // every number and intermediate result of a math problem is in 1..math_max
+  int code_k_max = 40;           // code problems: 10 templates x k in 2..code_k_max (HumanEval + MBPP test need 2 n_test + 30)
   // The base's partial skill (pretraining as a mixture, like a real base's web
   // text): each fact's truth stated pretrain_fact_repeats times beside the
   // misconceptions, and pretrain_share percent of each expert's fine-tune

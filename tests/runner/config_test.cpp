@@ -173,3 +173,23 @@ TEST(Storage, OneBitMatrixIsASixteenthOfFp16PlusScale) {
   EXPECT_EQ(full, 2 * c.total());
   EXPECT_EQ(lin, 2 * (c.embed + c.head + c.norm) + (c.attn + c.mlp) / 8 + 2 * (c.attn_mats + c.mlp_mats));
 }
+
+TEST(Configs, FamilyOverrideRunsTheSameGridOnAnotherFamily) {
+  // `bitmerge run --family`: the nano grids on the GPU-size mini family (by name),
+  // and on a family TOML path; the variants stay, the cell keys change with the family.
+  Experiment nano = load_experiment(exp_path("mini-table2"));
+  Experiment mini = load_experiment(exp_path("mini-table2"), "mini");
+  EXPECT_EQ(nano.family.name, "mini-nano");
+  EXPECT_EQ(mini.family.name, "mini");
+  ASSERT_EQ(mini.variants.size(), nano.variants.size());
+  auto a = expand_cells(nano, false), b = expand_cells(mini, false);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_NE(a[0].key, b[0].key);
+  Experiment by_path = load_experiment(exp_path("table2"), bmtest::source_dir() + "/configs/families/mistral-7b.toml");
+  EXPECT_EQ(by_path.family.name, "mistral-7b");
+  std::string msg = error_of([&] { load_experiment(exp_path("table2"), "/nonexistent/fam.toml"); });
+  EXPECT_NE(msg.find("--family"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("/nonexistent/fam.toml"), std::string::npos) << msg;
+  msg = error_of([&] { load_experiment(exp_path("table2"), "no-such-family"); });
+  EXPECT_NE(msg.find("no-such-family"), std::string::npos) << msg;
+}
