@@ -5,6 +5,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/engine/engine.hpp"
+#include "harness/models/tokenizer_config.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/io.hpp"
 
@@ -46,6 +47,7 @@ BM_COMMAND(eval, [](CLI::App& app) {
     int64_t limit = 0, max_new_tokens = 0;
     bm::EngineOptions eng;
     bm::SandboxOptions sandbox;
+    bool add_bos = false, no_add_bos = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("--model", o->model, "Model directory (config.json, safetensors, tokenizer.model)")->required();
@@ -62,14 +64,18 @@ BM_COMMAND(eval, [](CLI::App& app) {
   sub->add_option("--items", o->items, "JSON {task: [item ids]}: evaluate only these items of those tasks");
   sub->add_option("--template", o->templates,
                   "Prompt template: NAME for every task that supports it, or TASK=NAME,...; names: lm-eval (default), "
-                  "mergelm (Alpaca, step by step), llama2-chat ([INST] ... [/INST])");
+                  "mergelm (Alpaca, step by step), chat formats llama2-chat | mistral-inst | alpaca | mrm8488-coder "
+                  "(docs/checkpoints.md)");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Generation budget (0 = per-task default)")->capture_default_str();
   sub->add_option("--device", o->eng.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->eng.dtype, "float32 | bfloat16 | float16 (default: float32 on cpu, bfloat16 on cuda)");
   sub->add_option("--batch-size", o->eng.batch_size, "Rows per forward pass")->capture_default_str();
   sub->add_option("--tokenizer-from", o->eng.tokenizer_fallback,
                   "Base model dir whose tokenizer.model serves a model that ships tokenizer.json only (ids checked)");
-  sub->add_flag("--add-bos", o->eng.add_bos, "Prepend BOS to text requests (default off, as lm-eval's HF backend)");
+  sub->add_flag("--add-bos", o->add_bos,
+                "Prepend BOS to text requests (default: the model's tokenizer_config.json add_bos_token, as "
+                "lm-eval's HF backend; false without one; the choice and its source go to results.json settings)");
+  sub->add_flag("--no-add-bos", o->no_add_bos, "No BOS before text requests (overrides tokenizer_config.json)");
   sub->add_option("--timeout", o->sandbox.timeout_s, "Seconds per program (code tasks)")->capture_default_str();
   sub->add_option("--workers", o->sandbox.workers, "Parallel programs (0 = one per core)")->capture_default_str();
   sub->add_flag("--unsafe-no-sandbox", o->sandbox.unsafe_no_sandbox,
@@ -85,6 +91,9 @@ BM_COMMAND(eval, [](CLI::App& app) {
     auto tasks = bm::parse_task_list(o->tasks);
     bm::check_eval_inputs(tasks, eo);  // data, templates, sandbox: before minutes of model loading
     std::string fp = bm::model_fingerprint(o->model);
+    auto bos = bm::resolve_add_bos(bm::bos_override(o->add_bos, o->no_add_bos),
+                                   o->add_bos ? "--add-bos" : "--no-add-bos", o->model);
+    o->eng.add_bos = bos.add_bos;
     auto engine = bm::Engine::load(o->model, o->eng);
     auto results = bm::evaluate(*engine, tasks, eo);
     nlohmann::json model = {{"dir", o->model}, {"fingerprint", fp}, {"description", engine->description()}};
@@ -93,6 +102,7 @@ BM_COMMAND(eval, [](CLI::App& app) {
                                {"dtype", o->eng.dtype.empty() ? "default" : o->eng.dtype},
                                {"batch_size", o->eng.batch_size},
                                {"add_bos", o->eng.add_bos},
+                               {"add_bos_source", bos.source},
                                {"limit", o->limit},
                                {"items_file", o->items},
                                {"data_dir", eo.data_dir},

@@ -18,6 +18,7 @@
 #include "harness/core/log.hpp"
 #include "harness/engine/engine.hpp"
 #include "harness/models/tokenizer.hpp"
+#include "harness/models/tokenizer_config.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/io.hpp"
 #include "tasks/common/task.hpp"
@@ -54,7 +55,7 @@ BM_COMMAND(requests, [](CLI::App& app) {
   struct Opts {
     std::string tasks = "all", data_dir, output, tokenizer, tmpl;
     int64_t limit = 0, max_new_tokens = 0, chunk = 256;
-    bool add_bos = false;
+    bool add_bos = false, no_add_bos = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("--tasks", o->tasks, "Comma list as for eval (all = the seven benchmarks)")->capture_default_str();
@@ -67,7 +68,10 @@ BM_COMMAND(requests, [](CLI::App& app) {
   sub->add_option("--tokenizer", o->tokenizer,
                   "tokenizer.model or a model directory: also write the token ids the engine would use "
                   "(context_ids/continuation_ids with lm-eval's split, prompt_ids)");
-  sub->add_flag("--add-bos", o->add_bos, "With --tokenizer: ids with BOS, as eval --add-bos");
+  sub->add_flag("--add-bos", o->add_bos,
+                "With --tokenizer: ids with BOS, as eval --add-bos (default: the tokenizer directory's "
+                "tokenizer_config.json add_bos_token, as eval)");
+  sub->add_flag("--no-add-bos", o->no_add_bos, "With --tokenizer: ids without BOS, as eval --no-add-bos");
   sub->add_option("--output", o->output,
                   "JSONL: {task, type: loglikelihood, context, continuation} | "
                   "{task, type: generate, prompt, until, max_new_tokens}")
@@ -80,9 +84,15 @@ BM_COMMAND(requests, [](CLI::App& app) {
     if (!o->tmpl.empty()) eo.templates["*"] = o->tmpl;
     auto names = bm::parse_task_list(o->tasks);
     std::shared_ptr<bm::Tokenizer> tok;
-    if (!o->tokenizer.empty())
-      tok = bm::file_exists(o->tokenizer + "/tokenizer.model") ? bm::Tokenizer::load_from_model_dir(o->tokenizer)
-                                                               : bm::Tokenizer::load(o->tokenizer);
+    bm::BosChoice bos;
+    if (!o->tokenizer.empty()) {
+      const bool is_dir = bm::file_exists(o->tokenizer + "/tokenizer.model");
+      tok = is_dir ? bm::Tokenizer::load_from_model_dir(o->tokenizer) : bm::Tokenizer::load(o->tokenizer);
+      std::string dir = o->tokenizer;
+      if (!is_dir) dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
+      bos = bm::resolve_add_bos(bm::bos_override(o->add_bos, o->no_add_bos), o->add_bos ? "--add-bos" : "--no-add-bos", dir);
+      bm::log_info("requests: add_bos = " + std::string(bos.add_bos ? "true" : "false") + " (" + bos.source + ")");
+    }
     bm::AtomicFile out(o->output);
     int64_t n_ll = 0, n_gen = 0;
     for (const auto& name : names) {
@@ -117,7 +127,7 @@ BM_COMMAND(requests, [](CLI::App& app) {
       for (const auto& r : rec.ll) {
         json j = {{"task", name}, {"type", "loglikelihood"}, {"context", r.context}, {"continuation", r.continuation}};
         if (tok) {
-          auto ids = bm::encode_pair(*tok, r.context, r.continuation, o->add_bos);
+          auto ids = bm::encode_pair(*tok, r.context, r.continuation, bos.add_bos);
           j["context_ids"] = ids.first;
           j["continuation_ids"] = ids.second;
         }
@@ -126,7 +136,7 @@ BM_COMMAND(requests, [](CLI::App& app) {
       for (const auto& r : rec.gen) {
         json j = {{"task", name},   {"type", "generate"},       {"prompt", r.prompt},
                   {"until", r.until}, {"max_new_tokens", r.max_new_tokens}};
-        if (tok) j["prompt_ids"] = tok->encode(r.prompt, o->add_bos);
+        if (tok) j["prompt_ids"] = bm::encode_text(*tok, r.prompt, bos.add_bos);
         out.stream() << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       }
       n_ll += static_cast<int64_t>(rec.ll.size());

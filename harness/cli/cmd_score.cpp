@@ -9,6 +9,7 @@
 #include "harness/core/fileio.hpp"
 #include "harness/core/log.hpp"
 #include "harness/engine/engine.hpp"
+#include "harness/models/tokenizer_config.hpp"
 
 namespace {
 
@@ -58,6 +59,7 @@ BM_COMMAND(score, [](CLI::App& app) {
   struct Opts {
     std::string model, input, output;
     bm::EngineOptions eng;
+    bool add_bos = false, no_add_bos = false;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("--model", o->model, "Model directory (config.json, safetensors, tokenizer.model)")->required();
@@ -70,11 +72,18 @@ BM_COMMAND(score, [](CLI::App& app) {
   sub->add_option("--device", o->eng.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub->add_option("--dtype", o->eng.dtype, "float32 | bfloat16 | float16 (default: float32 on cpu, bfloat16 on cuda)");
   sub->add_option("--batch-size", o->eng.batch_size, "Rows per forward pass")->capture_default_str();
-  sub->add_flag("--add-bos", o->eng.add_bos, "Prepend BOS to text contexts (default off, as lm-eval's HF backend)");
+  sub->add_flag("--add-bos", o->add_bos,
+                "Prepend BOS to text contexts (default: the model's tokenizer_config.json add_bos_token, as lm-eval's "
+                "HF backend; false without one)");
+  sub->add_flag("--no-add-bos", o->no_add_bos, "No BOS before text contexts");
   sub->callback([o] {
     auto reqs = read_requests(o->input);
+    auto bos = bm::resolve_add_bos(bm::bos_override(o->add_bos, o->no_add_bos),
+                                   o->add_bos ? "--add-bos" : "--no-add-bos", o->model);
+    o->eng.add_bos = bos.add_bos;
     auto engine = bm::Engine::load(o->model, o->eng);
     bm::log_info(engine->description());
+    bm::log_info("add_bos = " + std::string(bos.add_bos ? "true" : "false") + " (" + bos.source + ")");
     const auto t0 = std::chrono::steady_clock::now();
     auto res = engine->loglikelihood(reqs);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

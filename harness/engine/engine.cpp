@@ -75,10 +75,21 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair(const Tokenize
     continuation = context.substr(end) + continuation;
     context = context.substr(0, end);
   }
-  auto whole = tok.encode(context + continuation, add_bos);
-  auto ctx = tok.encode(context, add_bos);
+  auto whole = encode_text(tok, context + continuation, add_bos);
+  auto ctx = encode_text(tok, context, add_bos);
   std::vector<int64_t> cont(whole.begin() + static_cast<std::ptrdiff_t>(std::min(ctx.size(), whole.size())), whole.end());
   return {ctx, cont};
+}
+
+std::vector<int64_t> encode_text(const Tokenizer& tok, const std::string& text, bool add_bos) {
+  const std::string bos = tok.bos_id() >= 0 ? tok.piece(tok.bos_id()) : std::string();
+  if (!bos.empty() && text.compare(0, bos.size(), bos) == 0) {
+    std::vector<int64_t> out = {tok.bos_id()};
+    auto rest = tok.encode(text.substr(bos.size()), false);
+    out.insert(out.end(), rest.begin(), rest.end());
+    return out;
+  }
+  return tok.encode(text, add_bos);
 }
 
 MemoryModel memory_model(const ModelConfig& c, int64_t b) {
@@ -479,7 +490,7 @@ std::vector<GenerateResult> Engine::generate(const std::vector<GenerateRequest>&
   for (const auto& r : reqs) {
     TokenGenRequest t;
     if (!r.until.empty()) need_tokenizer();
-    t.prompt = !r.prompt_ids.empty() ? r.prompt_ids : need_tokenizer().encode(r.prompt, opts_.add_bos);
+    t.prompt = !r.prompt_ids.empty() ? r.prompt_ids : encode_text(need_tokenizer(), r.prompt, opts_.add_bos);
     if (t.prompt.empty()) t.prompt = {bos_id()};
     t.until = r.until;
     t.max_new_tokens = r.max_new_tokens;

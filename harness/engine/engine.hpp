@@ -25,8 +25,10 @@ struct EngineOptions {
   // Scoring: tokens (rows x padded length) per forward. 0 = auto (memory plan
   // on CUDA, kCpuTokenBudget on CPU).
   int64_t token_budget = 0;
-  // BOS before text requests. Default false = lm-evaluation-harness's HF
-  // backend default (add_bos_token=False) for both request types.
+  // BOS before text requests (both request types). The CLI and the runner set
+  // it from resolve_add_bos (harness/models/tokenizer_config.hpp): an explicit
+  // choice, else the checkpoint's tokenizer_config.json add_bos_token as
+  // lm-eval 0.4.x's HF backend; false when neither says.
   bool add_bos = false;
   int64_t max_length = 0;  // 0 = config.json's max_position_embeddings
   // Generation: host checks stop strings / EOS every this many steps (fewer
@@ -82,6 +84,11 @@ const char* dtype_label(torch::Dtype d);                                    // "
 // context's own encoding. An empty context becomes [BOS].
 std::pair<std::vector<int64_t>, std::vector<int64_t>> encode_pair(const Tokenizer& tok, const std::string& context,
                                                                   const std::string& continuation, bool add_bos);
+// One text as lm-eval's HFLM.tok_encode: a text that starts with the BOS
+// token's text (a chat template's "<s>", tokenizer piece of bos_id) is encoded
+// as [BOS] + the rest, with no second BOS (lm-eval's has_bos_prefix); any other
+// text gets BOS iff add_bos.
+std::vector<int64_t> encode_text(const Tokenizer& tok, const std::string& text, bool add_bos);
 
 class Engine : public LanguageModel {
  public:

@@ -10,6 +10,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/model_config.hpp"
+#include "harness/models/tokenizer_config.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/task.hpp"
 
@@ -83,9 +84,41 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
   return s;
 }
 
+BosDecision eval_add_bos(const Experiment& e) {
+  BosDecision d;
+  if (e.eval.add_bos) {
+    d.resolved = true;
+    d.add_bos = *e.eval.add_bos;
+    d.source = e.file + ": [eval] add_bos";
+    return d;
+  }
+  const std::string root = repo_root();
+  const std::string base = resolve_model_dir(e.family, e.family.base, root);
+  if (!is_dir(base)) {
+    d.source = "tokenizer_config.json of " + base + " (not present yet)";
+    return d;
+  }
+  auto b = bm::resolve_add_bos(std::nullopt, "", base);
+  for (auto& x : e.family.experts) {
+    const std::string dir = resolve_model_dir(e.family, x, root);
+    if (!bm::file_exists(dir + "/tokenizer_config.json")) continue;
+    auto c = bm::resolve_add_bos(std::nullopt, "", dir);
+    if (c.add_bos != b.add_bos)
+      bm::fail(dir + "/tokenizer_config.json", std::string("add_bos = ") + (c.add_bos ? "true" : "false") + " (" +
+                                                   c.source + ") but the base's is " + (b.add_bos ? "true" : "false") +
+                                                   "; set [eval] add_bos in " + e.file + " to choose one for every model");
+  }
+  d.resolved = true;
+  d.add_bos = b.add_bos;
+  d.source = b.source;
+  return d;
+}
+
 std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
   std::vector<Cell> cells;
   const auto& ev = e.eval;
+  const BosDecision bos = eval_add_bos(e);
+  const nlohmann::json bos_key = bos.resolved ? nlohmann::json(bos.add_bos) : nlohmann::json("tokenizer_config.json");
   for (size_t vi = 0; vi < e.variants.size(); ++vi) {
     const Variant& v = e.variants[vi];
     nlohmann::json vs = variant_spec(e, v, fp);
@@ -100,7 +133,7 @@ std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
                 {"task_version", task_version(b)},
                 {"template", variant_template(e, v)},
                 {"settings",
-                 {{"add_bos", ev.add_bos},
+                 {{"add_bos", bos_key},
                   {"limit", ev.limit},
                   {"max_new_tokens", ev.max_new_tokens},
                   {"truthfulqa_metric", ev.truthfulqa_metric},
@@ -109,6 +142,9 @@ std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
                   {"math_subset", ev.math_subset},
                   {"seed", e.seed},
                   {"backend", e.backend}}}};
+      // Chat formats as the repos' chat_template / cards give them (BOS text, strip;
+      // issue 15): cells of a per-expert template run before that are not reused.
+      if (c.spec["template"] != "none") c.spec["template_rev"] = 2;
       c.key = bm::sha256_hex(c.spec.dump()).substr(0, 24);
       cells.push_back(std::move(c));
     }

@@ -35,6 +35,19 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool with_fin
 
 std::vector<Cell> expand_cells(const Experiment& e, bool with_fingerprints = true);
 
+// The experiment's BOS choice: [eval] add_bos when set, else the family base's
+// tokenizer_config.json (resolve_add_bos, harness/models/tokenizer_config.hpp).
+// Fails in one line when a present expert's tokenizer_config.json decides
+// otherwise than the base's (set [eval] add_bos to choose one for all). The
+// cell key holds the value; before the base is downloaded it holds
+// "tokenizer_config.json" (as the model fingerprints, the key changes then).
+struct BosDecision {
+  bool resolved = false;  // false: base not present yet
+  bool add_bos = false;
+  std::string source;
+};
+BosDecision eval_add_bos(const Experiment& e);
+
 // Checks that every checkpoint the grid needs exists and that experts match
 // the base (architecture and shapes in config.json). Throws naming the file.
 void check_checkpoints(const Experiment& e);

@@ -57,7 +57,7 @@ EngineOptions engine_options(const Experiment& e) {
   o.device = device_name();
   o.dtype = dtype_name(e);
   o.batch_size = e.eval.batch_size;
-  o.add_bos = e.eval.add_bos;
+  o.add_bos = eval_add_bos(e).add_bos;
   o.tokenizer_fallback = model_dir(e, "base");  // experts that ship tokenizer.json only
   return o;
 }
@@ -268,13 +268,19 @@ class ModelBackend : public Backend {
     }
     if (!description_.empty()) p["last_model"] = description_;
     if (!checkpoints_.empty()) p["checkpoint_decisions"] = checkpoints_;
+    if (!bos_.is_null()) p["add_bos"] = bos_;
     return p;
   }
 
  private:
   std::string description_;
   json checkpoints_;  // per model of the family: the decision taken for each quirk (docs/checkpoints.md)
+  json bos_;          // {"value", "source"}: the BOS choice of every text request
   void note_checkpoints(const Experiment& e) {
+    if (bos_.is_null()) {
+      auto b = eval_add_bos(e);
+      bos_ = {{"value", b.add_bos}, {"source", b.source}};
+    }
     if (!checkpoints_.empty()) return;
     const std::string base = model_dir(e, "base");
     checkpoints_["base"] = checkpoint_decisions(base, "");

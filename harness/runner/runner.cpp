@@ -224,7 +224,7 @@ nlohmann::json resolved_config(const Experiment& e) {
           {"family", {{"file", e.family.file}, {"name", e.family.name}, {"dtype", e.family.dtype},
                       {"base", model(e.family.base)}, {"experts", experts}}},
           {"benchmarks", e.benchmarks},
-          {"eval", {{"add_bos", e.eval.add_bos}, {"limit", e.eval.limit}, {"max_new_tokens", e.eval.max_new_tokens},
+          {"eval", {{"add_bos", e.eval.add_bos ? json(*e.eval.add_bos) : json(nullptr)}, {"limit", e.eval.limit}, {"max_new_tokens", e.eval.max_new_tokens},
                     {"batch_size", e.eval.batch_size}, {"truthfulqa_metric", e.eval.truthfulqa_metric},
                     {"hellaswag_metric", e.eval.hellaswag_metric}, {"gsm8k_prompt", e.eval.gsm8k_prompt},
                     {"math_subset", e.eval.math_subset}, {"template_mode", e.eval.template_mode}}},

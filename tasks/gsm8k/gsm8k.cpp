@@ -91,7 +91,7 @@ class Gsm8kTask : public Task {
     return "exact match of the last number (lm-eval flexible-extract); strict-match (#### N) and MergeLM's "
            "'The answer is: N' reported too";
   }
-  std::vector<std::string> templates() const override { return {"lm-eval", "mergelm", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval", "mergelm"}); }
   void load(const std::string& data_dir) override {
     path_ = require_data_file(data_dir, "gsm8k/test.jsonl", "GSM8K", "openai/grade-school-math grade_school_math/data/test.jsonl");
     items_ = load_gsm8k(path_);
@@ -109,8 +109,8 @@ class Gsm8kTask : public Task {
         r.prompt = alpaca_prompt(q, "Let's think step by step.");
         r.until = {"Instruction:", "Instruction", "Response:", "Response"};
         r.max_new_tokens = 512;
-      } else if (ctx.template_name == "llama2-chat") {
-        r.prompt = inst_prompt(q);
+      } else if (is_chat_format(ctx.template_name)) {
+        r.prompt = chat_prompt(ctx.template_name, q);
         r.until = {"</s>"};
         r.max_new_tokens = 512;
       } else {

@@ -96,7 +96,7 @@ class HellaswagTask : public Task {
     return format_ == "text6" ? "acc_norm; context from the 6-line text extraction (ctx_b capitalization guessed)"
                               : "acc_norm";
   }
-  std::vector<std::string> templates() const override { return {"lm-eval", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval"}); }
   void load(const std::string& data_dir) override {
     for (const char* rel : {"hellaswag/hellaswag_val.jsonl", "hellaswag/hellaswag_val.jsonl.gz"}) {
       std::string p = data_dir + "/" + rel;
@@ -120,7 +120,7 @@ class HellaswagTask : public Task {
     for (size_t i : idx) {
       McItem m;
       m.id = item_id(i);
-      m.context = ctx.template_name == "llama2-chat" ? inst_prompt(items_[i].query) : items_[i].query;
+      m.context = is_chat_format(ctx.template_name) ? chat_prompt(ctx.template_name, items_[i].query) : items_[i].query;
       m.choices = items_[i].endings;
       m.gold = items_[i].label;
       items.push_back(std::move(m));

@@ -31,7 +31,7 @@ class HumanevalTask : public Task {
   std::vector<std::string> metric_names() const override { return {"pass@1"}; }
   std::string headline_metric() const override { return "pass@1"; }
   std::string headline_note() const override { return "greedy pass@1 (one completion per problem), sandboxed, 3 s"; }
-  std::vector<std::string> templates() const override { return {"lm-eval", "mergelm", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval", "mergelm"}); }
   bool needs_sandbox() const override { return true; }
   void load(const std::string& data_dir) override {
     std::string p = data_dir + "/humaneval/HumanEval.jsonl";
@@ -52,8 +52,8 @@ class HumanevalTask : public Task {
       if (ctx.template_name == "mergelm") {
         r.prompt = alpaca_prompt("Create a Python script for this problem:\n" + p.prompt);
         r.until = {};
-      } else if (ctx.template_name == "llama2-chat") {
-        r.prompt = inst_prompt("Complete the following Python function:\n```python\n" + p.prompt + "\n```");
+      } else if (is_chat_format(ctx.template_name)) {
+        r.prompt = chat_prompt(ctx.template_name, "Complete the following Python function:\n```python\n" + p.prompt + "\n```");
         r.until = {"</s>"};
       } else {
         r.prompt = p.prompt;

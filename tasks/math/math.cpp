@@ -161,7 +161,7 @@ class MathTask : public Task {
     return "answer = last \\boxed{}, else after 'The answer is', else last $...$; equivalence = lm-eval "
            "hendrycks_math is_equiv (strip_string)";
   }
-  std::vector<std::string> templates() const override { return {"lm-eval", "mergelm", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval", "mergelm"}); }
   void load(const std::string& data_dir) override {
     if (m500_) {
       path_ = require_data_file(data_dir, "math/math500_test.jsonl", "MATH-500", "openai/prm800k prm800k/math_splits/test.jsonl");
@@ -197,8 +197,8 @@ class MathTask : public Task {
         r.prompt = alpaca_prompt(q, "Let's think step by step.");
         r.until = {"Instruction:", "Instruction", "Response:", "Response"};
         r.max_new_tokens = 1024;
-      } else if (ctx.template_name == "llama2-chat") {
-        r.prompt = inst_prompt(q);
+      } else if (is_chat_format(ctx.template_name)) {
+        r.prompt = chat_prompt(ctx.template_name, q);
         r.until = {"</s>"};
         r.max_new_tokens = 1024;
       } else {

@@ -88,7 +88,7 @@ class MbppTask : public Task {
   std::vector<std::string> metric_names() const override { return {"pass@1"}; }
   std::string headline_metric() const override { return "pass@1"; }
   std::string headline_note() const override { return "greedy pass@1 on task_ids 11..510, sandboxed, 3 s"; }
-  std::vector<std::string> templates() const override { return {"lm-eval", "mergelm", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval", "mergelm"}); }
   bool needs_sandbox() const override { return true; }
   void load(const std::string& data_dir) override {
     if (sanitized_) {
@@ -111,8 +111,8 @@ class MbppTask : public Task {
       std::string ask = p.text + "\nYour code should pass this test:\n" + p.test_list[0];
       if (ctx.template_name == "mergelm") {
         r.prompt = alpaca_prompt("Create a Python script for this problem:\n" + ask);
-      } else if (ctx.template_name == "llama2-chat") {
-        r.prompt = inst_prompt(ask);
+      } else if (is_chat_format(ctx.template_name)) {
+        r.prompt = chat_prompt(ctx.template_name, ask);
         r.until = {"</s>"};
       } else {
         r.prompt = mbpp_prompt(p);

@@ -76,7 +76,7 @@ class MmluTask : public Task {
   std::vector<std::string> metric_names() const override { return {"acc"}; }
   std::string headline_metric() const override { return "acc"; }
   std::string headline_note() const override { return "acc averaged over every question evaluated (weighted by subject size; the full test set has 14,042)"; }
-  std::vector<std::string> templates() const override { return {"lm-eval", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval"}); }
   void load(const std::string& data_dir) override {
     dir_ = require_data_file(data_dir, "mmlu/test", "MMLU", kMmluSource);
     qs_ = load_mmlu_dir(dir_);
@@ -96,7 +96,7 @@ class MmluTask : public Task {
       McItem m;
       m.id = item_id(i);
       m.context = mmlu_context(qs_[i]);
-      if (ctx.template_name == "llama2-chat") m.context = inst_prompt(m.context);
+      if (is_chat_format(ctx.template_name)) m.context = chat_prompt(ctx.template_name, m.context);
       m.choices = {"A", "B", "C", "D"};
       m.gold = qs_[i].answer;
       items.push_back(std::move(m));

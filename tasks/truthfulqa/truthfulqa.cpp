@@ -91,7 +91,7 @@ class TruthfulqaTask : public Task {
   std::string headline_note() const override {
     return "MC2 (normalised probability mass on the true answers) is the headline; MC1 reported too";
   }
-  std::vector<std::string> templates() const override { return {"lm-eval", "llama2-chat"}; }
+  std::vector<std::string> templates() const override { return with_chat_formats({"lm-eval"}); }
   void load(const std::string& data_dir) override {
     path_ = require_data_file(data_dir, v0_ ? "truthfulqa/v0/mc_task.json" : "truthfulqa/mc_task.json", "TruthfulQA",
                               "sylinrl/TruthfulQA data/mc_task.json");
@@ -105,7 +105,7 @@ class TruthfulqaTask : public Task {
     std::vector<McItem> items;  // per question: mc1 then mc2
     for (size_t i : idx) {
       std::string c = truthfulqa_context(items_[i].question);
-      if (ctx.template_name == "llama2-chat") c = inst_prompt(c);
+      if (is_chat_format(ctx.template_name)) c = chat_prompt(ctx.template_name, c);
       items.push_back(McItem{item_id(i), c, items_[i].mc1_choices, 0});
       items.push_back(McItem{item_id(i), c, items_[i].mc2_choices, 0});
     }

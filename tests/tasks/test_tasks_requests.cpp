@@ -255,7 +255,7 @@ TEST(EvalDriver, TemplatesAreAppliedAndRecorded) {
   o.templates["mmlu"] = "llama2-chat";
   lm.ll_reqs.clear();
   bm::evaluate(lm, {"mmlu"}, o);
-  EXPECT_TRUE(bm::starts_with(lm.ll_reqs[0].context, "[INST] The following are multiple choice questions"));
+  EXPECT_TRUE(bm::starts_with(lm.ll_reqs[0].context, "<s>[INST] The following are multiple choice questions"));
   EXPECT_TRUE(bm::ends_with(lm.ll_reqs[0].context, "\nAnswer: [/INST]"));
   o.templates["mmlu"] = "mergelm";
   try {

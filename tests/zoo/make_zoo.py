@@ -302,8 +302,26 @@ def tokenizer_json(tok_src_path):
         t = LlamaTokenizer.from_pretrained(src)
         t.save_pretrained(src)
         with open(os.path.join(src, "tokenizer.json")) as f:
-            _tok_json[tok_src_path] = f.read()
+            j = json.load(f, object_pairs_hook=OrderedDict)
         shutil.rmtree(src)
+        # The conversion keeps the model (vocab, merges) but not the pipeline the
+        # 2023 repos ship (Llama-2's and Mistral-7B-v0.1's tokenizer.json alike):
+        # "▁" prepended by the normalizer to every stretch between special tokens
+        # ("<s>[INST]" -> <s> "▁[" ...), and a post_processor that adds <s>, so
+        # that the tokenizer's default adds BOS as add_bos_token: true says.
+        j["normalizer"] = OrderedDict(type="Sequence", normalizers=[
+            OrderedDict(type="Prepend", prepend="\u2581"),
+            OrderedDict(type="Replace", pattern={"String": " "}, content="\u2581")])
+        j["pre_tokenizer"] = None
+        bos = lambda t: {"SpecialToken": {"id": "<s>", "type_id": t}}
+        seq = lambda x, t: {"Sequence": {"id": x, "type_id": t}}
+        j["post_processor"] = OrderedDict(
+            type="TemplateProcessing", single=[bos(0), seq("A", 0)], pair=[bos(0), seq("A", 0), bos(1), seq("B", 1)],
+            special_tokens={"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}})
+        j["decoder"] = OrderedDict(type="Sequence", decoders=[
+            OrderedDict(type="Replace", pattern={"String": "\u2581"}, content=" "), {"type": "ByteFallback"},
+            {"type": "Fuse"}, OrderedDict(type="Strip", content=" ", start=1, stop=0)])
+        _tok_json[tok_src_path] = json.dumps(j, indent=2)
     return _tok_json[tok_src_path]
 
 
