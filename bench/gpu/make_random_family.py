@@ -195,6 +195,7 @@ def main():
     ap.add_argument("--rel-delta", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--family", default=os.path.join(ROOT, "configs", "families", "llama2-7b.toml"))
+    ap.add_argument("--check", action="store_true", help="print the bytes the family needs and whether WORK has it; write nothing")
     a = ap.parse_args()
     tok = os.path.join(a.tokenizers, "llama2", "tokenizer.model")
     if not os.path.isfile(tok):
@@ -216,7 +217,8 @@ def main():
     done = os.path.join(models, "DONE")
     fam_toml = os.path.join(work, "family.toml")
     local = {r: m["hf_id"].split("/", 1)[1] for r, m in roles}
-    if os.path.exists(done) and open(done).read().strip() == stamp and os.path.exists(fam_toml):
+    reusable = os.path.exists(done) and open(done).read().strip() == stamp and os.path.exists(fam_toml)
+    if reusable and not a.check:
         rec = {"reused": True, "models": models, "family": fam_toml}
         print(json.dumps(rec))
         return
@@ -238,6 +240,9 @@ def main():
             if zr["vocab"] > vocab and sh[0] == vocab and len(sh) == 2:
                 nb += (zr["vocab"] - vocab) * sh[1] * es
             need += nb
+    if a.check:
+        print(json.dumps({"need_bytes": need, "reusable": reusable}))
+        return
     shutil.rmtree(models, ignore_errors=True)
     os.makedirs(models, exist_ok=True)
     free = shutil.disk_usage(models).free

@@ -7,8 +7,9 @@
 # GPU memory sampled with nvidia-smi, a kill-and-resume check (SIGKILL after --kill-after
 # finished cells of --kill-variant, rerun, finished cells must be untouched), results.json
 # and the table over the finished cells, all within --budget-s (what is not reached is
-# reported as not run, never extrapolated).
-#   bash bench/gpu/table2_realshape.sh [--data-dir DIR] [--bin build-gpu/bitmerge] [--work /tmp/bm_t2]
+# reported as not run, never extrapolated). --work auto: /tmp/bm_t2 if the family (54 GB at
+# the 7B shape) fits that disk or is already there, else /dev/shm/bm_t2 (RAM), else an error.
+#   bash bench/gpu/table2_realshape.sh [--data-dir DIR] [--bin build-gpu/bitmerge] [--work auto|DIR]
 #        [--limit 100] [--budget-s 540] [--shape llama7b|tiny] [--layers N] [--device cuda|cpu]
 #        [--order "Chat,TIES-Merging,..."] [--kill-variant TIES-Merging] [--kill-after 3] [--kill-signal KILL]
 #        [--no-routing] [--keep-results] [--config configs/experiments/table2.toml] [--python PY]
@@ -21,7 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 ARGS="$*"
-DATA=""; BIN=""; PY=""; WORK=/tmp/bm_t2; LIMIT=100; BUDGET=540; SHAPE=llama7b; LAYERS=0; DEVICE=cuda
+DATA=""; BIN=""; PY=""; WORK=auto; LIMIT=100; BUDGET=540; SHAPE=llama7b; LAYERS=0; DEVICE=cuda
 ORDER="Chat,TIES-Merging,1bit-Merging,Routing,Math,1bit-Math,Code,1bit-Code,1bit-Chat,Task Arithmetic,DARE"
 KILL_VARIANT="TIES-Merging"; KILL_AFTER=3; KILL_SIGNAL=KILL; ROUTING=1; CONFIG=configs/experiments/table2.toml
 MAXNEW=""; R_PER_DOMAIN=""; R_EPOCHS=""; RESERVE=25; KEEP=0
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --max-new-tokens) MAXNEW="$2"; shift 2;;
     --router-per-domain) R_PER_DOMAIN="$2"; shift 2;;
     --router-epochs) R_EPOCHS="$2"; shift 2;;
-    -h|--help) sed -n 2,21p "$0"; exit 0;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0;;
     *) echo "table2_realshape.sh: unknown option $1 (see --help)" >&2; exit 2;;
   esac
 done
@@ -62,6 +63,20 @@ for b in "$BIN" "${BITMERGE_BIN:-}" build-gpu/bitmerge; do [ -n "$b" ] && [ -x "
 if [ -z "$PY" ]; then for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" ] && { PY="$p"; break; }; done; fi
 PY="${PY:-python3}"
 [ -f "$CONFIG" ] || { echo "table2_realshape.sh: no experiment $CONFIG" >&2; exit 2; }
+MAKE=("$PY" bench/gpu/make_random_family.py --tokenizers "$DATA/tokenizers" --shape "$SHAPE" --layers "$LAYERS" --device "$DEVICE")
+if [ "$WORK" = auto ]; then  # the disk if the family fits there (or is there), else RAM (/dev/shm)
+  tried=""
+  for c in /tmp/bm_t2 /dev/shm/bm_t2; do
+    [ -d "$(dirname "$c")" ] || continue
+    chk=$("${MAKE[@]}" "$c" --check 2>/dev/null | tail -1) || continue
+    need=$(echo "$chk" | sed 's/.*"need_bytes": \([0-9]*\).*/\1/'); reuse=$(echo "$chk" | grep -c '"reusable": true' || true)
+    have=$(df --output=avail -B1 "$(dirname "$c")" | tail -1)
+    [ -d "$c/models" ] && have=$((have + $(du -sb "$c/models" | cut -f1)))
+    tried+="$c: $((have >> 30)) GiB free for $((need >> 30)) GiB; "
+    if [ "$reuse" = 1 ] || [ "$have" -gt $((need + (2 << 30))) ]; then WORK="$c"; break; fi
+  done
+  [ "$WORK" = auto ] && { echo "table2_realshape.sh: no room for the family: $tried pass --work DIR" | tee "${OUT:-/tmp}/table2_realshape.md" >&2; exit 1; }
+fi
 WORK="$(mkdir -p "$WORK" && cd "$WORK" && pwd)"
 OUTD="${OUT:-$WORK/out}"; mkdir -p "$OUTD"
 R="$WORK/results"; LOGS="$WORK/logs"
@@ -78,10 +93,10 @@ if ! { command -v bwrap >/dev/null 2>&1 && bwrap --ro-bind / / --dev /dev --proc
 fi
 
 # 1. The family (reused when WORK/models matches).
+step work_dir 0 "$WORK${tried:+ (chosen from: $tried)}; $(df -hT "$WORK" | tail -1 | awk '{print $5 " free of " $3 " on " $7 " (" $2 ")"}'); RAM $(free -g | awk '/^Mem/{print $2 " GiB, " $7 " GiB available"}')"
 s=$EPOCHREALTIME; rc=0
-timeout "$(left_s "$RESERVE")" "$PY" bench/gpu/make_random_family.py "$WORK" --tokenizers "$DATA/tokenizers" \
-  --shape "$SHAPE" --layers "$LAYERS" --device "$DEVICE" > "$WORK/make_family.out" 2> >(stamp > "$LOGS/make_family.log") || rc=$?
-step make_family "$(since "$s")" "$(df -h "$WORK" | tail -1 | awk '{print $4 " free of " $2 " on " $6}')"
+timeout "$(left_s "$RESERVE")" "${MAKE[@]}" "$WORK" > "$WORK/make_family.out" 2> >(stamp > "$LOGS/make_family.log") || rc=$?
+step make_family "$(since "$s")" "$(df -h "$WORK" | tail -1 | awk '{print $4 " left"}')"
 if [ $rc != 0 ]; then
   echo "table2_realshape.sh: making the family failed (exit $rc): $(tail -1 "$LOGS/make_family.log" | cut -d' ' -f2-)" | tee "$OUTD/table2_realshape.md" >&2
   exit 1
@@ -161,7 +176,7 @@ IFS=, read -r -a VL <<< "$ORDER"
 for name in "${VL[@]}"; do
   vi=$(vindex "$name")
   if [ -z "$vi" ]; then printf '\t%s\t1\t\t\t\tnot in the experiment\n' "$name" >> "$WORK/runs.tsv"; continue; fi
-  if [ "$name" = "$KILL_VARIANT" ] && [ "$KILL_AFTER" -gt 0 ]; then
+  if [ "$name" = "$KILL_VARIANT" ] && [ "$KILL_AFTER" -gt 0 ] && [ "$(done_cells "$name")" -lt "$KILL_AFTER" ]; then
     run_variant "$name" "$vi" 1 "$KILL_AFTER" || true
     if grep -q "killed" <(tail -1 "$WORK/runs.tsv"); then
       run_variant "$name" "$vi" 2 0 || true

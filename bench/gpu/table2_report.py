@@ -164,8 +164,10 @@ def main():
             for i, (t, x) in enumerate(routes):
                 nxt = routes[i + 1][0] if i + 1 < len(routes) else t1
                 groups = [p for p in parts if t <= os.path.getmtime(p) <= nxt]
-                seq.append(f"{x.group(1)}: {'built' if 'built' in x.group(2) else 'switch'} {float(x.group(3)):.0f} ms, "
-                           f"{len(groups)} groups evaluated in {nxt - t:.1f} s, peak {peak(t, nxt)} MiB")
+                pk = peak(t, nxt)
+                seq.append(f"{x.group(1)}: {'model built' if 'model built' in x.group(2) else 'switch'} "
+                           f"{float(x.group(3)):.0f} ms, {len(groups)} groups evaluated in {nxt - t:.1f} s"
+                           + (f", peak {pk} MiB" if pk else ""))
             if seq:
                 notes.append("; ".join(seq))
         else:
