@@ -27,8 +27,8 @@ std::string task_version(const std::string& b) {
 std::string variant_template(const Experiment& e, const Variant& v) {
   if (e.eval.template_mode == "none") return "none";
   if (v.kind == "expert" || v.kind == "compressed") return e.family.expert(v.expert)->template_name;
-  if (v.kind == "routing") {
-    // Each routed group uses its expert's template.
+  if (v.kind == "routing" || v.kind == "onebit_merging") {
+    // Each routed group uses its expert's template (model_backend evaluate_routed).
     std::string s;
     for (auto& x : v.experts) s += (s.empty() ? "" : ",") + x + ":" + e.family.expert(x)->template_name;
     return "routed(" + s + ")";

@@ -407,6 +407,8 @@ class ModelBackend : public Backend {
       json routed = json::object();
       for (auto& [x, ids] : groups[c->key]) {
         parts.push_back(partial_from_json(json::parse(bm::read_text_file(pdir + "/" + c->key + "-" + x + ".json"))));
+        // Per-expert templates differ between groups: the cell's template is the routed map.
+        if (e.eval.template_mode == "per-expert") parts.back().template_name = variant_template(e, v);
         routed[x] = ids.size();
       }
       TaskResult all = combine_results(parts);

@@ -79,6 +79,25 @@ TEST_F(ZooHub, Llama7bFamilyEndToEnd) {
   EXPECT_NE(dec["math"].dump().find("rows 32000..32000 are dropped"), std::string::npos) << dec.dump(1);
   EXPECT_NE(dec["code"].dump().find("tokenizer.json only"), std::string::npos) << dec.dump(1);
   EXPECT_NE(dec["chat"].dump().find("ignored: generation is greedy"), std::string::npos) << dec.dump(1);
+  // BOS as lm-eval (issue 15 item 5): [eval] add_bos unset, so the base's
+  // tokenizer_config.json (add_bos_token: true) decides, recorded with its source.
+  EXPECT_EQ(j["provenance"]["add_bos"]["value"], true) << j["provenance"].dump(1);
+  EXPECT_EQ(j["provenance"]["add_bos"]["source"], models + "/Llama-2-7b-hf/tokenizer_config.json add_bos_token");
+  // Per-expert chat formats (item 4): each expert cell under its family template,
+  // routed cells under the routed map, the base and merges under the lm-eval prompt.
+  std::map<std::string, std::string> want = {{"Base", "lm-eval"}, {"Math", "alpaca"}, {"Code", "mrm8488-coder"},
+                                             {"1bit-Math", "alpaca"}, {"TIES-Merging", "lm-eval"}};
+  size_t routed = 0;
+  for (auto& c : j["cells"]) {
+    const std::string v = c["variant"], tmpl = c["extra"]["template"];
+    if (want.count(v)) EXPECT_EQ(tmpl, want[v]) << v << " " << c["benchmark"];
+    if (v == "Routing" || v == "1bit-Merging") {
+      EXPECT_EQ(tmpl.rfind("routed(", 0), 0u) << v << " " << tmpl;
+      EXPECT_NE(tmpl.find("math:alpaca"), std::string::npos) << tmpl;
+      ++routed;
+    }
+  }
+  EXPECT_EQ(routed, 4u);
   // Every cell has a number (the Code expert evaluated with the base's tokenizer).
   auto t = sh(bin() + " table " + q(res + "/results.json") + " --format md");
   ASSERT_EQ(t.rc, 0) << t.out;
