@@ -31,7 +31,10 @@ struct InspectArgs {
 };
 
 std::string family_file(const std::string& ref) {
-  if (bm::file_exists(ref)) return ref;
+  // A path when it looks like one (a '/' or .toml), else a name: the directory
+  // mini-nano/ in the repository root must not shadow configs/families/mini-nano.toml.
+  const bool is_path = ref.find('/') != std::string::npos || (ref.size() > 5 && ref.substr(ref.size() - 5) == ".toml");
+  if (is_path && bm::file_exists(ref)) return ref;
   std::string f = bm::runner::repo_root() + "/configs/families/" + ref + ".toml";
   if (bm::file_exists(f)) return f;
   bm::fail("--family " + ref, "no such file, and no " + f + "; give a family .toml or a name in configs/families");

@@ -3,6 +3,7 @@
 // (tv_stats_oracle.py, via BITMERGE_TEST_PYTHON), bad input, and the CLI
 // (`bitmerge inspect --task-vectors`, via BITMERGE_BIN).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 
@@ -405,6 +406,28 @@ TEST_F(TvStatsModels, Cli) {
   out = run(std::string(bin) + " inspect --task-vectors --family " + dir + "/fam.toml --experts c", &rc);
   EXPECT_EQ(WEXITSTATUS(rc), 2) << out;
   EXPECT_NE(out.find("--experts c: no such expert in " + dir + "/fam.toml"), std::string::npos) << out;
+
+  // A family NAME is looked up in configs/families even where a directory of that
+  // name exists in the working directory (the repository root has mini-nano/).
+  ::mkdir((dir + "/mini-nano").c_str(), 0755);
+  out = run("cd " + dir + " && BITMERGE_MINI_DIR=" + dir + "/nowhere " + std::string(bin) +
+                " inspect --task-vectors --family mini-nano",
+            &rc);
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << out;
+  EXPECT_NE(out.find(dir + "/nowhere/models/base/config.json: checkpoint for mini-nano/base not found"),
+            std::string::npos)
+      << out;
+
+  // A family NAME is looked up in configs/families even where a directory of that
+  // name exists in the working directory (the repository root has mini-nano/).
+  ::mkdir((dir + "/mini-nano").c_str(), 0755);
+  out = run("cd " + dir + " && BITMERGE_MINI_DIR=" + dir + "/nowhere " + std::string(bin) +
+                " inspect --task-vectors --family mini-nano",
+            &rc);
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << out;
+  EXPECT_NE(out.find(dir + "/nowhere/models/base/config.json: checkpoint for mini-nano/base not found"),
+            std::string::npos)
+      << out;
 
   auto big = test::tiny_config(40);
   test::write_tiny_model(dir + "/vocab", big, [](const std::string&, const std::vector<int64_t>& s) {
