@@ -59,13 +59,13 @@ std::vector<ExpertSpec> parse_experts_arg(const std::string& s) {
 
 void apply_compress_arg(MergeSpec& spec, const std::string& s) {
   for (auto& item : split(s, ',')) {
-    auto [n, p] = split_kv(item, "--compress", "name=attention|mlp|linear|none[,...]");
+    auto [n, p] = split_kv(item, "--compress", "name=attention|mlp|linear|none[:sign|:ternary[=DENSITY]][,...]");
     bool found = false;
     std::vector<std::string> names;
     for (auto& e : spec.experts) {
       names.push_back(e.name);
       if (e.name == n) {
-        e.compress = parse_position(p, "--compress " + item);
+        e.compress = parse_compression(p, "--compress " + item);
         found = true;
       }
     }
@@ -112,7 +112,7 @@ MergeSpec load_merge_config(const std::string& path) {
         e.path = *v.value<std::string>();
       } else if (auto* et = v.as_table()) {
         e.path = (*et)["path"].value_or(std::string());
-        if (auto c = (*et)["compress"].value<std::string>()) e.compress = parse_position(*c, path + ": experts." + e.name);
+        if (auto c = (*et)["compress"].value<std::string>()) e.compress = parse_compression(*c, path + ": experts." + e.name);
         for (const char* pk : {"weight", "density"})
           if (auto pv = (*et)[pk].value<double>()) s.params[e.name + "." + pk] = std::to_string(*pv);
       } else {
@@ -296,23 +296,23 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
   for (auto& e : spec.experts) {
     struct stat st {};
     if (stat(e.path.c_str(), &st) != 0) fail(e.path, "expert '" + e.name + "' does not exist; check --experts");
-    std::optional<Position> pos = e.compress;
+    std::optional<Compression> pos = e.compress;
     if (!pos && I.method->kind == MethodKind::OneBit) {
       pos = paper_position(e.name);
       if (!pos)
         fail("--compress", "method onebit compresses every expert; expert '" + e.name +
                                "' has no paper default (chat=mlp, math/code=attention): add --compress " + e.name +
                                "=attention|mlp|linear|none");
-      I.notes.push_back("expert '" + e.name + "' compressed at " + position_name(*pos) + " (paper default)");
+      I.notes.push_back("expert '" + e.name + "' compressed at " + position_name(pos->position) + " (paper default)");
     }
     if (S_ISREG(st.st_mode)) {
       auto src = open_packed_task_vector(e.path, *I.base, e.name);
-      if (pos && *pos != src->position())
-        fail("--compress " + e.name, std::string("the packed file was compressed at ") + position_name(src->position()) +
-                                         ", not " + position_name(*pos) + "; drop --compress for it or recompress");
+      if (pos && *pos != src->compression())
+        fail("--compress " + e.name, "the packed file was compressed as " + compression_name(src->compression()) +
+                                         ", not " + compression_name(*pos) + "; drop --compress for it or recompress");
       I.experts.push_back(std::move(src));
     } else {
-      I.experts.push_back(expert_from_checkpoint(e.name, Checkpoint::open(e.path), pos.value_or(Position::None)));
+      I.experts.push_back(expert_from_checkpoint(e.name, Checkpoint::open(e.path), pos.value_or(Compression())));
     }
   }
   std::vector<const ExpertSource*> raw;
@@ -675,7 +675,7 @@ std::string Merger::provenance_json() const {
   j["device"] = I.spec.device;
   nlohmann::json ex = nlohmann::json::array();
   for (auto& e : I.experts)
-    ex.push_back({{"name", e->name()}, {"path", e->path()}, {"compress", position_name(e->position())}});
+    ex.push_back({{"name", e->name()}, {"path", e->path()}, {"compress", compression_name(e->compression())}});
   j["experts"] = ex;
   j["notes"] = I.notes;
   if (I.thresholds_ready) j["global_trim_thresholds"] = I.thresholds;

@@ -15,7 +15,7 @@ namespace bm::merging {
 struct ExpertSpec {
   std::string name;
   std::string path;  // HF model dir, or a packed task-vector file from `bitmerge compress`
-  std::optional<Position> compress;  // compress a full expert on the fly at this position
+  std::optional<Compression> compress;  // compress a full expert on the fly (position[:scheme], harness/models/arch.hpp)
 };
 
 struct MergeSpec {
@@ -31,10 +31,10 @@ struct MergeSpec {
 
 // Reads a merge.toml (see docs in cmd_merge.cpp / merging/README.md); keys:
 // method, base, output, route, device, [experts] name = "DIR" or
-// { path = "DIR", compress = "mlp" }, [params] key = value, [params.<expert>] key = value,
-// [compress] name = "position".
+// { path = "DIR", compress = "mlp" } (or "mlp:ternary=0.1"), [params] key = value,
+// [params.<expert>] key = value, [compress] name = "position[:scheme]".
 MergeSpec load_merge_config(const std::string& toml_path);
-// "name=DIR,name=DIR" -> experts; "name=position,..." -> compress map.
+// "name=DIR,name=DIR" -> experts; "name=position[:scheme[=density]],..." -> compress map.
 std::vector<ExpertSpec> parse_experts_arg(const std::string& s);
 void apply_compress_arg(MergeSpec& spec, const std::string& s);
 // "key=value" -> params (throws on missing '=').

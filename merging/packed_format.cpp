@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -20,11 +23,13 @@ int64_t numel_of(const std::vector<int64_t>& s) {
 torch::Tensor cpu_contig(const torch::Tensor& t) { return t.device().is_cpu() ? t.contiguous() : t.cpu().contiguous(); }
 }  // namespace
 
-CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Position position,
+CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Compression compression,
                                          const std::string& expert_name, const std::string& out_path) {
+  const Position position = compression.position;
+  const bool ternary = compression.scheme == Scheme::Ternary;
   auto src = expert_from_checkpoint(expert_name, std::shared_ptr<Checkpoint>(const_cast<Checkpoint*>(&expert),
                                                                              [](Checkpoint*) {}),
-                                    position);
+                                    compression);
   Compatibility compat = check_compatible(base, {src.get()});
   CompressSummary sum;
   sum.notes = compat.lines();
@@ -54,9 +59,19 @@ CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoin
                                           {"expert_fingerprint", expert.fingerprint()},
                                           {"base_fingerprint", base.fingerprint()},
                                           {"shapes", shapes.dump()}};
+  if (ternary) {
+    meta["scheme"] = scheme_name(Scheme::Ternary);
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", compression.density);
+    meta["density"] = b;
+  }
   SafetensorsWriter w(out_path, meta);
   for (auto& p : plan) {
-    if (p.packed) {
+    if (p.packed && ternary) {
+      w.declare(p.name + ".codes", DType::U8, {(numel_of(p.shape) + 3) / 4});
+      w.declare(p.name + ".alpha", DType::F16, {});
+      ++sum.packed_tensors;
+    } else if (p.packed) {
       w.declare(p.name + ".signs", DType::U8, {(numel_of(p.shape) + 7) / 8});
       w.declare(p.name + ".alpha", DType::F16, {});
       ++sum.packed_tensors;
@@ -70,7 +85,11 @@ CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoin
     auto bf = b.to(torch::kFloat32);
     Delta d = src->delta(p.name, bf);
     release_pages(b);
-    if (p.packed) {
+    if (p.packed && ternary) {
+      auto t = pack_ternary(d.dense);
+      w.write(p.name + ".codes", t.codes.data_ptr(), t.codes.numel());
+      w.write(p.name + ".alpha", t.alpha.data_ptr(), 2);
+    } else if (p.packed) {
       if (!d.is_packed) fail(p.name, "internal: expected a packed delta");
       auto bits = cpu_contig(d.packed.bits);
       auto alpha = cpu_contig(d.packed.alpha.to(torch::kFloat16).reshape({}));
@@ -107,6 +126,19 @@ class PackedExpert : public ExpertSource {
                      ", base " + base.dir() + " is " + base.fingerprint().substr(0, 12) +
                      "); compress it again against this base");
     pos_ = parse_position(get("position"), path + ": metadata position");
+    comp_ = Compression(pos_);
+    if (!get("scheme").empty()) {
+      if (get("scheme") != scheme_name(Scheme::Ternary))
+        fail(path, "unknown compression scheme '" + get("scheme") + "' in the metadata; this build reads sign and ternary");
+      comp_.scheme = Scheme::Ternary;
+      char* end = nullptr;
+      std::string dv = get("density");
+      comp_.density = std::strtod(dv.c_str(), &end);
+      if (dv.empty() || *end != '\0' || !(comp_.density > 0 && comp_.density <= 1))
+        fail(path, "metadata density '" + dv + "' is not in (0, 1]; the file is corrupt");
+    }
+    const bool ternary = comp_.scheme == Scheme::Ternary;
+    const std::string bits_key = ternary ? ".codes" : ".signs";
     name_ = name.empty() ? get("expert") : name;
     path_ = path;
     nlohmann::json shapes;
@@ -120,17 +152,18 @@ class PackedExpert : public ExpertSource {
       auto bs = base.info(n).shape;
       if (shapes.contains(n)) {
         auto shape = shapes[n].get<std::vector<int64_t>>();
-        const TensorInfo* s = file_.find(n + ".signs");
+        const TensorInfo* s = file_.find(n + bits_key);
         const TensorInfo* a = file_.find(n + ".alpha");
-        if (!s || !a) fail(path + ": " + n, "packed tensor lacks .signs or .alpha; the file is corrupt");
+        if (!s || !a) fail(path + ": " + n, "packed tensor lacks " + bits_key + " or .alpha; the file is corrupt");
         if (shape != bs) fail(path + ": " + n, "packed shape " + shape_str(shape) + " is not the base's " + shape_str(bs));
-        if (s->dtype != DType::U8 || s->numel() != (numel_of(shape) + 7) / 8)
-          fail(path + ": " + n + ".signs", "expected U8 [" + std::to_string((numel_of(shape) + 7) / 8) +
+        const int64_t per_byte = ternary ? 4 : 8;
+        if (s->dtype != DType::U8 || s->numel() != (numel_of(shape) + per_byte - 1) / per_byte)
+          fail(path + ": " + n + bits_key, "expected U8 [" + std::to_string((numel_of(shape) + per_byte - 1) / per_byte) +
                                                "], found " + dtype_name(s->dtype) + " " + shape_str(s->shape) +
                                                "; the file is corrupt");
         if (a->dtype != DType::F16 || a->numel() != 1)
           fail(path + ": " + n + ".alpha", "expected one F16 value; the file is corrupt");
-        used.insert(n + ".signs");
+        used.insert(n + bits_key);
         used.insert(n + ".alpha");
         shapes_[n] = shape;
         packed_.insert(n);
@@ -151,11 +184,22 @@ class PackedExpert : public ExpertSource {
   }
   std::string path() const override { return path_; }
   Position position() const override { return pos_; }
+  Compression compression() const override { return comp_; }
   std::vector<std::string> names() const override { return names_; }
   bool has(const std::string& t) const override { return shapes_.count(t) > 0; }
   std::vector<int64_t> shape(const std::string& t) const override { return shapes_.at(t); }
   Delta delta(const std::string& t, const torch::Tensor& base_f32) const override {
     Delta d;
+    if (packed_.count(t) && comp_.scheme == Scheme::Ternary) {
+      const TensorInfo& c = file_.at(t + ".codes");
+      const TensorInfo& a = file_.at(t + ".alpha");
+      TernaryCodes tc;
+      tc.codes = torch::from_blob(const_cast<uint8_t*>(file_.data(c)), {c.numel()}, torch::kUInt8);
+      tc.alpha = torch::from_blob(const_cast<uint8_t*>(file_.data(a)), {}, torch::kFloat16);
+      if (!std::isfinite(tc.alpha.item<float>())) fail(path_ + ": " + t + ".alpha", "alpha is not finite; the file is corrupt");
+      d.dense = unpack_ternary(tc, shapes_.at(t), base_f32.device(), path_ + ": " + t + ".codes");
+      return d;
+    }
     if (packed_.count(t)) {
       const TensorInfo& s = file_.at(t + ".signs");
       const TensorInfo& a = file_.at(t + ".alpha");
@@ -181,6 +225,7 @@ class PackedExpert : public ExpertSource {
   SafetensorsFile file_;
   std::string path_;
   Position pos_ = Position::None;
+  Compression comp_;
   std::vector<std::string> names_;
   std::map<std::string, std::vector<int64_t>> shapes_;
   std::set<std::string> packed_;

@@ -5,6 +5,10 @@
 //   "<tensor>.alpha"  F16 []               alpha = mean(|delta|)
 //   "<tensor>"        checkpoint dtype     uncompressed delta (embed, head, norms, and
 //                                            Linear weights outside the position)
+// Scheme ternary (metadata scheme = "ternary", density = the kept fraction),
+// instead of .signs: "<tensor>.codes" U8 [ceil(numel/4)] 2-bit codes (layout of
+// merging/task_vector.hpp TernaryCodes) and "<tensor>.alpha" F16 [].
+// Files without a scheme key are the 1-bit sign scheme (byte-identical to before).
 // __metadata__: format = "bitmerge.task_vector", format_version = "1", position,
 // expert (name), expert_dir, expert_fingerprint, base_fingerprint, shapes (JSON
 // object tensor -> original shape of each packed tensor).
@@ -28,7 +32,7 @@ struct CompressSummary {
 };
 
 // Streams tensor by tensor; writes atomically.
-CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Position position,
+CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Compression compression,
                                          const std::string& expert_name, const std::string& out_path);
 
 // Opens a packed file as an expert for `base` (checks fingerprint and format).

@@ -186,7 +186,8 @@ int64_t routed_bank_bytes(const MergeSpec& spec) {
       int64_t n = 1;
       for (auto d : shape) n *= d;
       const bool compressed = src->position() != Position::None && compressed_at(src->position(), name, static_cast<int64_t>(shape.size()));
-      if (compressed && !routing) total += (n + 7) / 8 + 2;
+      if (compressed && !routing && src->compression().scheme == Scheme::Ternary) total += n * 4;  // dense fp32 in memory
+      else if (compressed && !routing) total += (n + 7) / 8 + 2;
       else total += n * esz;
       if (shape != info.shape) need_base = true;
     }

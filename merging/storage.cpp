@@ -56,14 +56,15 @@ std::vector<TensorShape> tensors_from_config(const ModelConfig& c) {
   return out;
 }
 
-uint64_t tensor_bytes(const TensorShape& t, Position p, int value_bytes) {
+uint64_t tensor_bytes(const TensorShape& t, const Compression& c, int value_bytes) {
   uint64_t n = 1;
   for (auto d : t.shape) n *= static_cast<uint64_t>(d);
-  if (t.shape.size() == 2 && position_covers(p, classify_tensor(t.name).role)) return (n + 7) / 8 + 2;
+  if (t.shape.size() == 2 && position_covers(c.position, classify_tensor(t.name).role))
+    return compressed_matrix_bytes(c, static_cast<int64_t>(n));
   return n * static_cast<uint64_t>(value_bytes);
 }
 
-static uint64_t total(const std::vector<TensorShape>& ts, Position p, int vb) {
+static uint64_t total(const std::vector<TensorShape>& ts, const Compression& p, int vb) {
   uint64_t s = 0;
   for (auto& t : ts) s += tensor_bytes(t, p, vb);
   return s;
@@ -88,7 +89,7 @@ StorageReport storage_report(const std::string& model, const std::vector<TensorS
   auto assignments = opts.assignments;
   if (assignments.empty()) {
     auto mk = [&](Position chat, Position others) {
-      std::map<std::string, Position> m;
+      std::map<std::string, Compression> m;
       for (auto& e : opts.experts) m[e] = (e == "chat") ? chat : others;
       return m;
     };
@@ -100,8 +101,8 @@ StorageReport storage_report(const std::string& model, const std::vector<TensorS
     std::string label;
     uint64_t vec = 0;
     for (auto& e : opts.experts) {
-      Position p = a.count(e) ? a.at(e) : Position::None;
-      label += (label.empty() ? "" : ", ") + e + "=" + position_name(p);
+      Compression p = a.count(e) ? a.at(e) : Compression();
+      label += (label.empty() ? "" : ", ") + e + "=" + compression_name(p);
       vec += total(tensors, p, vb);
     }
     row("1bit-Merging (" + label + ")", "base + compressed task vectors", full + vec);

@@ -25,9 +25,10 @@ ModelConfig family_preset(const std::string& name);  // "llama2-7b" | "llama2-13
 std::vector<std::string> family_presets();
 std::vector<TensorShape> tensors_from_config(const ModelConfig& c);
 
-// Bytes of one task-vector tensor: 1-bit (ceil(numel/8) + 2 bytes fp16 alpha)
-// when compressed at `p`, else numel * value_bytes.
-uint64_t tensor_bytes(const TensorShape& t, Position p, int value_bytes);
+// Bytes of one task-vector tensor: compressed_matrix_bytes (1-bit sign:
+// ceil(numel/8) + 2 bytes fp16 alpha; ternary: ceil(numel/4) + 2) when its
+// position covers it, else numel * value_bytes.
+uint64_t tensor_bytes(const TensorShape& t, const Compression& c, int value_bytes);
 
 struct StorageComponent {
   std::string name;    // "base", "expert chat", "task vector chat @ mlp", ...
@@ -54,7 +55,7 @@ struct StorageOptions {
   // Position assignments to report (each a map expert -> position). Empty =
   // the paper's (chat=mlp, math/code=attention), chat=linear + others attention,
   // and all-attention / all-mlp / all-linear.
-  std::vector<std::map<std::string, Position>> assignments;
+  std::vector<std::map<std::string, Compression>> assignments;
 };
 
 // Analytic (from shapes).

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "harness/core/error.hpp"
+#include "merging/general.hpp"
 
 
 namespace bm::merging {
@@ -35,6 +36,41 @@ Delta Delta::to(const torch::Device& d) const {
     o.dense = dense.to(d);
   }
   return o;
+}
+
+torch::Tensor ternary_topk(const torch::Tensor& d, double density) {
+  auto kept = trim_magnitude(d.to(torch::kFloat32), density);
+  auto nz = (kept != 0).sum();
+  auto alpha = torch::where(nz > 0, kept.abs().sum() / nz.clamp_min(1), torch::zeros({}, kept.options()));
+  alpha = alpha.to(torch::kFloat16).to(torch::kFloat32);  // as stored
+  return torch::sign(kept) * alpha;
+}
+
+TernaryCodes pack_ternary(const torch::Tensor& ternary) {
+  auto flat = ternary.reshape({-1}).to(torch::kCPU, torch::kFloat32);
+  int64_t n = flat.numel(), padded = (n + 3) / 4 * 4;
+  auto code = ((flat > 0).to(torch::kUInt8) + (flat < 0).to(torch::kUInt8) * 2);
+  if (padded != n) code = torch::cat({code, torch::zeros({padded - n}, code.options())});
+  code = code.reshape({-1, 4});
+  TernaryCodes t;
+  // c0 | c1 << 2 | c2 << 4 | c3 << 6 (codes <= 2: no carries, fits uint8)
+  t.codes = (code.select(1, 0) + code.select(1, 1) * 4 + code.select(1, 2) * 16 + code.select(1, 3) * 64).contiguous();
+  // Every nonzero entry is +-alpha (already fp16-exact): alpha = max |entry|.
+  t.alpha = (n ? flat.abs().max() : torch::zeros({})).to(torch::kFloat16).reshape({});
+  return t;
+}
+
+torch::Tensor unpack_ternary(const TernaryCodes& t, const std::vector<int64_t>& shape, const torch::Device& device,
+                             const std::string& where) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  auto b = t.codes.to(device).to(torch::kInt32);
+  auto field = [&](int64_t div) { return torch::remainder(torch::div(b, div, "floor"), 4); };
+  auto code = torch::stack({field(1), field(4), field(16), field(64)}, 1).reshape({-1}).narrow(0, 0, n);
+  if ((code == 3).any().item<bool>()) fail(where, "invalid 2-bit code 3 in the ternary codes; the file is corrupt");
+  auto alpha = t.alpha.to(device).to(torch::kFloat32);
+  auto sign = (code == 1).to(torch::kFloat32) - (code == 2).to(torch::kFloat32);
+  return (sign * alpha).reshape(shape);
 }
 
 bool compressed_at(Position p, const std::string& tensor, int64_t dim) {
@@ -105,11 +141,13 @@ Delta ExpertSource::delta_rows(const std::string& tensor, const torch::Tensor&, 
 namespace {
 class CheckpointExpert : public ExpertSource {
  public:
-  CheckpointExpert(std::string name, std::shared_ptr<Checkpoint> c, Position p) : ckpt_(std::move(c)), pos_(p) {
+  CheckpointExpert(std::string name, std::shared_ptr<Checkpoint> c, Compression comp)
+      : ckpt_(std::move(c)), pos_(comp.position), comp_(comp) {
     name_ = std::move(name);
   }
   std::string path() const override { return ckpt_->dir(); }
   Position position() const override { return pos_; }
+  Compression compression() const override { return comp_; }
   std::vector<std::string> names() const override { return ckpt_->names(); }
   bool has(const std::string& t) const override { return ckpt_->has(t); }
   std::vector<int64_t> shape(const std::string& t) const override { return ckpt_->info(t).shape; }
@@ -139,9 +177,13 @@ class CheckpointExpert : public ExpertSource {
     Delta d;
     d.dense = dense_delta(base_f32, e, ckpt_->dir() + ": " + t);
     if (compressed_at(pos_, t, d.dense.dim()) && d.dense.sizes() == base_f32.sizes()) {
-      d.packed = kernels::pack_signs(d.dense);
-      d.is_packed = true;
-      d.dense = torch::Tensor();
+      if (comp_.scheme == Scheme::Ternary) {
+        d.dense = ternary_topk(d.dense, comp_.density);
+      } else {
+        d.packed = kernels::pack_signs(d.dense);
+        d.is_packed = true;
+        d.dense = torch::Tensor();
+      }
     }
     return d;
   }
@@ -149,12 +191,13 @@ class CheckpointExpert : public ExpertSource {
  private:
   std::shared_ptr<Checkpoint> ckpt_;
   Position pos_;
+  Compression comp_;
 };
 }  // namespace
 
 std::unique_ptr<ExpertSource> expert_from_checkpoint(const std::string& name, std::shared_ptr<Checkpoint> ckpt,
-                                                     Position position) {
-  return std::make_unique<CheckpointExpert>(name, std::move(ckpt), position);
+                                                     Compression compression) {
+  return std::make_unique<CheckpointExpert>(name, std::move(ckpt), compression);
 }
 
 std::vector<std::string> Compatibility::lines() const {

@@ -15,7 +15,8 @@
 
 namespace bm::merging {
 
-// One expert's task vector for one tensor: dense fp32 or 1-bit packed.
+// One expert's task vector for one tensor: dense fp32 or 1-bit packed
+// (ternary-compressed matrices are dense fp32 in memory).
 struct Delta {
   torch::Tensor dense;  // fp32 when !is_packed; embed/head may have fewer rows than the base (vocab)
   bool is_packed = false;
@@ -24,6 +25,22 @@ struct Delta {
   int64_t rows() const;            // size of dim 0 (1 for scalars)
   Delta to(const torch::Device& d) const;
 };
+
+// The ternary (top-k sign) scheme of one matrix (harness/models/arch.hpp Scheme::Ternary):
+// the max(1, floor(density*numel)) largest |d| (ties in index order, as the
+// TIES trim) become alpha * sign(d), the rest 0; alpha = mean |d| of the kept
+// nonzero entries, rounded to fp16 as stored. fp32, d's shape and device.
+torch::Tensor ternary_topk(const torch::Tensor& d, double density);
+// Its stored form: 2-bit codes, element e in byte e/4 at bits 2*(e%4) (LSB
+// first), 0 = zero, 1 = +alpha, 2 = -alpha (3 is invalid); alpha fp16 scalar.
+struct TernaryCodes {
+  torch::Tensor codes;  // uint8 [ceil(numel/4)], CPU
+  torch::Tensor alpha;  // fp16 scalar, CPU
+};
+TernaryCodes pack_ternary(const torch::Tensor& ternary);  // from ternary_topk's output
+// Inverse (fp32, `shape`, on `device`); throws naming `where` on code 3.
+torch::Tensor unpack_ternary(const TernaryCodes& t, const std::vector<int64_t>& shape, const torch::Device& device,
+                             const std::string& where);
 
 // Is `tensor` (of the given role and rank) 1-bit compressed at position p?
 // Only 2-D Linear weights; never embeddings, lm_head or norms.
@@ -36,6 +53,7 @@ class ExpertSource {
   const std::string& name() const { return name_; }
   virtual std::string path() const = 0;
   virtual Position position() const = 0;  // compression position (None = full precision)
+  virtual Compression compression() const { return Compression(position()); }  // position + scheme
   virtual std::vector<std::string> names() const = 0;
   virtual bool has(const std::string& tensor) const = 0;
   virtual std::vector<int64_t> shape(const std::string& tensor) const = 0;
@@ -62,9 +80,9 @@ class ExpertSource {
   std::string name_;
 };
 
-// A full expert checkpoint; compressed at `position` when not None.
+// A full expert checkpoint; compressed (at its position, by its scheme) when the position is not None.
 std::unique_ptr<ExpertSource> expert_from_checkpoint(const std::string& name, std::shared_ptr<Checkpoint> ckpt,
-                                                     Position position);
+                                                     Compression compression);
 
 // Vocab-size mismatch of embed/lm_head: the common rows are merged.
 struct VocabNote {

@@ -1,6 +1,6 @@
 // bitmerge merge: merge experts into one HF model dir (merging/api.hpp).
 //   bitmerge merge --method NAME --base DIR --experts name=DIR[,name=DIR...]
-//                  [--compress name=position[,...]] [--param key=value ...]
+//                  [--compress name=position[:scheme][,...]] [--param key=value ...]
 //                  [--route name] [--device cpu|cuda] --output DIR
 //   bitmerge merge --config merge.toml   (same settings; flags given too override it)
 #include <torch/torch.h>
@@ -28,7 +28,9 @@ BM_COMMAND(merge, [](CLI::App& app) {
   sub->add_option("--method", a->method, "merge method");
   sub->add_option("--base", a->base, "base (pretrained) model dir");
   sub->add_option("--experts", a->experts, "name=DIR[,name=DIR...] (DIR may be a packed file from `compress`)");
-  sub->add_option("--compress", a->compress, "name=attention|mlp|linear|none[,...]: 1-bit compress experts first");
+  sub->add_option("--compress", a->compress,
+                  "name=attention|mlp|linear|none[:ternary[=DENSITY]][,...]: compress experts first (1-bit sign, or "
+                  "top-k ternary)");
   sub->add_option("--param", a->params, "key=value or <expert>.key=value (repeatable)");
   sub->add_option("--route", a->route, "expert selected by routing / onebit");
   sub->add_option("--device", a->device, "cpu | cuda");

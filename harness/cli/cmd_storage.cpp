@@ -34,7 +34,8 @@ BM_COMMAND(storage, [](CLI::App& app) {
   sub->add_option("--experts", a->experts, "name=DIR[,...]: measure the experts' files");
   sub->add_option("--packed", a->packed, "name=FILE[,...]: measure packed task vectors");
   sub->add_option("--positions", a->positions,
-                  "name=position[,...]: one 1bit-Merging assignment to report (default: the paper's and variants)");
+                  "name=position[:ternary[=DENSITY]][,...]: one 1bit-Merging assignment to report (default: the "
+                  "paper's and variants)");
   sub->add_option("--value-bytes", a->value_bytes, "bytes per uncompressed value (2 = fp16/bf16)");
   sub->add_option("--format", a->format, "md | json");
   sub->add_option("--output", a->output, "write the report here instead of stdout");
@@ -68,8 +69,8 @@ BM_COMMAND(storage, [](CLI::App& app) {
       MergeSpec tmp;
       for (auto& e : opts.experts) tmp.experts.push_back({e, "", std::nullopt});
       apply_compress_arg(tmp, a->positions);
-      std::map<std::string, bm::Position> m;
-      for (auto& e : tmp.experts) m[e.name] = e.compress.value_or(bm::Position::None);
+      std::map<std::string, bm::Compression> m;
+      for (auto& e : tmp.experts) m[e.name] = e.compress.value_or(bm::Compression());
       opts.assignments = {m};
     }
     auto r = storage_report(model, shapes, opts);

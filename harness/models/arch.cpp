@@ -1,5 +1,7 @@
 #include "harness/models/arch.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <regex>
 
 #include "harness/core/error.hpp"
@@ -101,6 +103,55 @@ bool position_covers(Position p, Role r) {
     case Position::Linear: return is_linear(r);
   }
   return false;
+}
+
+const char* scheme_name(Scheme s) { return s == Scheme::Ternary ? "ternary" : "sign"; }
+std::vector<std::string> scheme_names() { return {"sign", "ternary"}; }
+
+Compression parse_compression(const std::string& s, const std::string& where) {
+  auto colon = s.find(':');
+  Compression c(parse_position(s.substr(0, colon), where));
+  if (colon == std::string::npos) return c;
+  std::string scheme = s.substr(colon + 1), value;
+  auto eq = scheme.find('=');
+  if (eq != std::string::npos) value = scheme.substr(eq + 1), scheme = scheme.substr(0, eq);
+  const std::string forms = "; write POSITION, POSITION:sign or POSITION:ternary[=DENSITY] (e.g. attention:ternary=0.1)";
+  if (scheme == "sign" || scheme == "1bit") {
+    if (eq != std::string::npos) fail(where, "scheme sign takes no value ('" + s + "')" + forms);
+    c.scheme = Scheme::Sign;
+  } else if (scheme == "ternary") {
+    c.scheme = Scheme::Ternary;
+    if (eq != std::string::npos) {
+      char* end = nullptr;
+      c.density = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(c.density > 0.0 && c.density <= 1.0))
+        fail(where, "ternary density '" + value + "' is not a number in (0, 1]" + forms);
+    }
+  } else {
+    fail(where, "unknown compression scheme '" + scheme + "'" + did_you_mean(scheme, scheme_names()) + forms);
+  }
+  if (c.position == Position::None) fail(where, "'" + s + "' compresses nothing (position none); drop the scheme");
+  return c;
+}
+
+std::string compression_name(const Compression& c) {
+  std::string s = position_name(c.position);
+  if (c.scheme == Scheme::Ternary) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.17g", c.density);
+    // Shortest form that reads back to the same double.
+    for (int prec = 1; prec <= 17; ++prec) {
+      std::snprintf(b, sizeof b, "%.*g", prec, c.density);
+      if (std::strtod(b, nullptr) == c.density) break;
+    }
+    s += std::string(":ternary=") + b;
+  }
+  return s;
+}
+
+uint64_t compressed_matrix_bytes(const Compression& c, int64_t numel) {
+  const uint64_t n = static_cast<uint64_t>(numel);
+  return (c.scheme == Scheme::Ternary ? (n + 3) / 4 : (n + 7) / 8) + 2;
 }
 
 }  // namespace bm

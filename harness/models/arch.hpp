@@ -28,4 +28,32 @@ Position parse_position(const std::string& s, const std::string& where);  // thr
 const char* position_name(Position p);
 bool position_covers(Position p, Role r);  // is a tensor of role r compressed at p?
 
+// Compression schemes of the task-vector matrices at a position
+// (merging/task_vector.cpp computes them; CONTRIBUTING.md "Add a compression scheme"):
+//   sign     the paper's alpha * sign(delta), alpha = mean|delta|: 1 bit per entry + fp16 alpha
+//   ternary  top-k sign in the style of ComPEFT: the `density` fraction of largest |delta|
+//            as alpha * sign(delta), 0 elsewhere, alpha = mean |delta| of the kept nonzero
+//            entries: 2-bit codes per entry + fp16 alpha
+enum class Scheme { Sign, Ternary };
+struct Compression {
+  Position position = Position::None;
+  Scheme scheme = Scheme::Sign;
+  double density = 0.1;  // ternary: fraction of each matrix's entries kept
+  Compression() = default;
+  Compression(Position p) : position(p) {}  // NOLINT: a position alone is the paper's 1-bit scheme
+  bool operator==(const Compression& o) const {
+    return position == o.position && scheme == o.scheme && (scheme == Scheme::Sign || density == o.density);
+  }
+  bool operator!=(const Compression& o) const { return !(*this == o); }
+};
+// "attention" (1-bit sign), "attention:sign", "mlp:ternary" (density 0.1), "mlp:ternary=0.2":
+// position[:scheme[=density]]. Throws naming `where` with the accepted forms.
+Compression parse_compression(const std::string& s, const std::string& where);
+std::string compression_name(const Compression& c);  // parse_compression's inverse ("mlp:ternary=0.2")
+const char* scheme_name(Scheme s);                   // "sign" | "ternary"
+std::vector<std::string> scheme_names();
+// Storage of one compressed matrix of `numel` entries: sign ceil(numel/8) + 2
+// bytes, ternary ceil(numel/4) + 2 bytes (codes 2 bits each, fp16 alpha).
+uint64_t compressed_matrix_bytes(const Compression& c, int64_t numel);
+
 }  // namespace bm

@@ -10,6 +10,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/models/arch.hpp"
 #include "harness/report/claims.hpp"
 #include "tasks/common/templates.hpp"
 
@@ -120,7 +121,6 @@ toml::table parse_toml_text(const std::string& text, const std::string& file) {
   }
 }
 
-const std::vector<std::string> kPositions = {"none", "attention", "mlp", "linear"};
 const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge", "routing", "onebit_merging"};
 // merging/registry.cpp's general methods (dare_linear = dare); params: their numeric parameters.
 const std::vector<std::string> kMethods = {"task_arithmetic", "ties",        "dare_ties",   "dare_linear", "dare",
@@ -340,7 +340,8 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   };
   v.expert = get_str(t, "expert", file, prefix, "");
   v.position = get_str(t, "position", file, prefix, "none");
-  check_choice(v.position, kPositions, file, prefix + "position");
+  // position[:scheme] (harness/models/arch.hpp parse_compression): e.g. "attention", "mlp:ternary=0.1"
+  (void)bm::parse_compression(v.position, file + ": key '" + prefix + "position'");
   v.method = get_str(t, "method", file, prefix, "");
   v.merge_method = get_str(t, "merge_method", file, prefix, "ties");
   // 1bit-Merging = routed base + TIES of the other compressed task vectors (merging's "onebit").
@@ -352,7 +353,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
       need_expert(x, "compress." + x);
       auto s = val.value<std::string>();
       if (!s) key_fail(file, prefix + "compress." + x, "must be a position string");
-      check_choice(*s, kPositions, file, prefix + "compress." + x);
+      (void)bm::parse_compression(*s, file + ": key '" + prefix + "compress." + x + "'");
       v.compress[x] = *s;
     }
   for (const char* tabname : {"params", "weights"}) {

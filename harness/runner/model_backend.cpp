@@ -74,7 +74,7 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
     es.name = x;
     es.path = model_dir(e, x);
     std::string pos = v.kind == "compressed" ? v.position : (v.compress.count(x) ? v.compress.at(x) : "none");
-    if (pos != "none") es.compress = parse_position(pos, e.file + ": variants." + v.name);
+    if (pos != "none") es.compress = parse_compression(pos, e.file + ": variants." + v.name);  // position[:scheme]
     s.experts.push_back(es);
   }
   if (v.kind == "expert" || v.kind == "compressed") {

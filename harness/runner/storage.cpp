@@ -1,6 +1,7 @@
 #include "harness/runner/storage.hpp"
 
 #include "harness/core/fileio.hpp"
+#include "harness/models/arch.hpp"
 #include "harness/models/model_config.hpp"
 
 namespace bm::runner {
@@ -38,11 +39,15 @@ ModelShape family_shape(const Family& f) {
 }
 
 int64_t task_vector_bytes(const ParamCounts& c, const std::string& pos) {
-  auto onebit = [](int64_t numel, int64_t mats) { return (numel + 7) / 8 + 2 * mats; };
-  bool ca = pos == "attention" || pos == "linear", cm = pos == "mlp" || pos == "linear";
+  // position[:scheme]: 1 bit (sign) or 2 bits (ternary) per entry + fp16 scale per matrix.
+  const bm::Compression comp = bm::parse_compression(pos, "compression '" + pos + "'");
+  const int64_t per_byte = comp.scheme == bm::Scheme::Ternary ? 4 : 8;
+  auto packed = [&](int64_t numel, int64_t mats) { return (numel + per_byte - 1) / per_byte + 2 * mats; };
+  bool ca = comp.position == bm::Position::Attention || comp.position == bm::Position::Linear;
+  bool cm = comp.position == bm::Position::Mlp || comp.position == bm::Position::Linear;
   int64_t b = 2 * (c.embed + c.head + c.norm);
-  b += ca ? onebit(c.attn, c.attn_mats) : 2 * c.attn;
-  b += cm ? onebit(c.mlp, c.mlp_mats) : 2 * c.mlp;
+  b += ca ? packed(c.attn, c.attn_mats) : 2 * c.attn;
+  b += cm ? packed(c.mlp, c.mlp_mats) : 2 * c.mlp;
   return b;
 }
 

@@ -1,6 +1,7 @@
 // Analytic storage of a model variant (bytes), from the model's shapes.
 // Rule (documented in results/README.md): fp16 = 2 bytes per parameter; a
-// 1-bit matrix = ceil(m*n/8) bytes + 2 bytes of fp16 scale; only Linear
+// 1-bit matrix = ceil(m*n/8) bytes + 2 bytes of fp16 scale (ternary, position:ternary=k:
+// ceil(m*n/4) bytes + 2); only Linear
 // (attention / MLP projection) matrices are ever compressed.
 //   base, merged model (TA/TIES/DARE)   : one fp16 model
 //   fine-tuned expert                   : one fp16 model
