@@ -237,3 +237,5 @@ tar -C "$WORK" -czf "$OUTD/table2_logs.tar.gz" --exclude='*.samples.json' --excl
   logs runs.tsv steps.tsv cells.tsv resume.txt table2.toml family.toml make_family.out \
   $(cd "$WORK" && ls -d gpu_mem.txt table.md resume_before.txt make_family.json results/cells results/router 2>/dev/null) || true
 cat "$OUTD/table2_realshape.md"
+echo; echo "==== the top of $OUTD/table2_realshape.md again (setup, variants, resume check) ===="
+awk '/^\| variant \| benchmark/ {exit} {print}' "$OUTD/table2_realshape.md"

@@ -117,7 +117,7 @@ def main():
     L.append("")
     # -- per variant
     runs = read_tsv(os.path.join(W, "runs.tsv"))
-    L.append("| order | variant | kind | attempt | status | cells | process wall s | model ready s | peak GPU MiB | where the time went |")
+    L.append("| order | variant | kind | attempt | status | cells (now) | process wall s | model ready s | peak GPU MiB | where the time went |")
     L.append("|---:|---|---|---:|---|---:|---:|---:|---:|---|")
     per_cell_rows = []
     total_wall = 0.0
@@ -147,7 +147,7 @@ def main():
             ta = [t for t, msg in log if "router: training accuracy" in msg]
             if tr and ta:
                 notes.append(f"router trained in {ta[0] - tr[0]:.1f} s ({tr[0] - t0:.1f} s after start)")
-            elif not tr:
+            elif not tr and any("routed to" in msg for _, msg in log):
                 notes.append("router loaded from cache")
             for t, msg in log:
                 mb = re.search(r"routed bank holds (\d+) MiB on (.*)$", msg)
