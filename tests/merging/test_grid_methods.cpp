@@ -1,0 +1,144 @@
+// The added merge methods (della, della_linear, breadcrumbs, breadcrumbs_ties)
+// and the ternary compression scheme through an experiment grid: `bitmerge run`
+// (backend "model") on a tiny random LLaMA family, as TIES and 1-bit experts are
+// (tests/runner/model_backend_test.cpp).
+#include <gtest/gtest.h>
+
+#include "harness/core/fileio.hpp"
+#include "harness/report/results.hpp"
+#include "tests/runner/helpers.hpp"
+
+namespace {
+const char* kMakeFamily = R"PY(
+import sys, shutil, torch
+from transformers import LlamaConfig, LlamaForCausalLM
+out, tok = sys.argv[1], sys.argv[2]
+cfg = LlamaConfig(vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+torch.manual_seed(0)
+base = LlamaForCausalLM(cfg)
+for name in ["base", "chat", "math", "code"]:
+    m = LlamaForCausalLM(cfg)
+    m.load_state_dict(base.state_dict())
+    if name != "base":
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+    m.save_pretrained(f"{out}/{name}", safe_serialization=True)
+    shutil.copy(tok, f"{out}/{name}/tokenizer.model")
+)PY";
+
+const char* kFamily = R"(name = "tiny-llama"
+architecture = "llama"
+dtype = "float32"
+[base]
+path = "models/base"
+[experts.chat]
+path = "models/chat"
+[experts.math]
+path = "models/math"
+[experts.code]
+path = "models/code"
+)";
+
+const char* kVariants = R"(
+[eval]
+limit = 2
+max_new_tokens = 4
+batch_size = 2
+[[variants]]
+name = "DELLA"
+group = "Merging methods"
+kind = "merge"
+method = "della"
+params = { density = 0.5, epsilon = 0.1, seed = 3 }
+[[variants]]
+name = "DELLA linear"
+group = "Merging methods"
+kind = "merge"
+method = "della_linear"
+params = { density = 0.6, epsilon = 0.2, lambda = 0.5 }
+[[variants]]
+name = "Breadcrumbs"
+group = "Merging methods"
+kind = "merge"
+method = "breadcrumbs"
+params = { density = 0.5, gamma = 0.05, lambda = 0.7 }
+[[variants]]
+name = "Breadcrumbs TIES"
+group = "Merging methods"
+kind = "merge"
+method = "breadcrumbs_ties"
+params = { density = 0.5, gamma = 0.01 }
+[[variants]]
+name = "1bit-Math"
+group = "Compressed experts"
+kind = "compressed"
+expert = "math"
+position = "attention"
+[[variants]]
+name = "Ternary-Math"
+group = "Compressed experts"
+kind = "compressed"
+expert = "math"
+position = "attention:ternary=0.1"
+[[variants]]
+name = "TA of ternary experts"
+group = "Merging methods"
+kind = "merge"
+method = "task_arithmetic"
+compress = { chat = "mlp:ternary=0.2", math = "attention:ternary=0.1" }
+experts = ["chat", "math"]
+)";
+}  // namespace
+
+TEST(GridMethods, NewMethodsAndTernaryThroughTheCli) {
+  const char* bin = std::getenv("BITMERGE_BIN");
+  const char* py = std::getenv("BITMERGE_TEST_PYTHON");
+  const char* data = std::getenv("BITMERGE_DATA_DIR");
+  if (!bin || !bm::file_exists(bin)) GTEST_SKIP() << "bitmerge CLI not built (BITMERGE_BIN)";
+  ASSERT_TRUE(py && data) << "ctest sets BITMERGE_TEST_PYTHON and BITMERGE_DATA_DIR";
+  std::string tmp = bmtest::make_tmpdir("gridmethods");
+  bmtest::write(tmp + "/make.py", kMakeFamily);
+  auto mk = bmtest::run_cmd(std::string(py) + " " + tmp + "/make.py " + tmp + "/models " + data +
+                            "/tokenizers/llama2/tokenizer.model");
+  ASSERT_EQ(mk.rc, 0) << mk.out;
+  bmtest::write(tmp + "/fam.toml", kFamily);
+  const std::string head =
+      "name = \"tiny\"\nfamily = \"fam.toml\"\nresults_dir = \"" + tmp + "/results\"\nbenchmarks = [\"mmlu\"]\n";
+  bmtest::write(tmp + "/exp.toml", head + kVariants);
+  auto r = bmtest::run_cmd(std::string(bin) + " run " + tmp + "/exp.toml");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = bm::report::load_results(tmp + "/results/results.json");
+  ASSERT_EQ(j["cells"].size(), 7u);
+  std::set<std::string> keys;
+  for (auto& c : j["cells"]) {
+    SCOPED_TRACE(c.dump());
+    EXPECT_EQ(c["status"], "done");
+    EXPECT_EQ(c["n_items"], 2);
+    keys.insert(c["key"].get<std::string>());
+  }
+  EXPECT_EQ(keys.size(), 7u) << "each method / scheme is its own cell";
+  std::map<std::string, nlohmann::json> var;
+  for (auto& v : j["variants"]) var[v["name"].get<std::string>()] = v;
+  EXPECT_EQ(var["DELLA"]["method"], "della");
+  EXPECT_EQ(var["Breadcrumbs TIES"]["method"], "breadcrumbs_ties");
+  EXPECT_EQ(var["Ternary-Math"]["position"], "attention:ternary=0.1");
+  // Storage: the ternary expert stores 2 bits per attention entry instead of 1.
+  // Attention entries: 2 layers x (q 32x32 + k 16x32 + v 16x32 + o 32x32) = 6144 -> 768 bytes more.
+  EXPECT_EQ(var["Ternary-Math"]["storage_bytes"].get<int64_t>() - var["1bit-Math"]["storage_bytes"].get<int64_t>(),
+            6144 / 8);
+
+  // Bad input in the grid: one line naming the key, nothing run.
+  bmtest::write(tmp + "/bad1.toml", head + "[[variants]]\nname = \"D\"\nkind = \"merge\"\nmethod = \"dela\"\n");
+  auto b1 = bmtest::run_cmd(std::string(bin) + " run " + tmp + "/bad1.toml");
+  EXPECT_EQ(b1.rc, 2) << b1.out;
+  EXPECT_NE(b1.out.find("did you mean 'della'"), std::string::npos) << b1.out;
+  bmtest::write(tmp + "/bad2.toml", head + "[[variants]]\nname = \"T\"\nkind = \"compressed\"\nexpert = \"math\"\n"
+                                           "position = \"attention:ternary=2\"\n");
+  auto b2 = bmtest::run_cmd(std::string(bin) + " run " + tmp + "/bad2.toml");
+  EXPECT_EQ(b2.rc, 2) << b2.out;
+  EXPECT_NE(b2.out.find("variants.T.position"), std::string::npos) << b2.out;
+  EXPECT_NE(b2.out.find("(0, 1]"), std::string::npos) << b2.out;
+  std::system(("rm -rf " + tmp).c_str());
+}
