@@ -68,8 +68,6 @@ std::string alpaca_prompt(const std::string& instruction, const std::string& res
   return p;
 }
 
-std::string inst_prompt(const std::string& user) { return "[INST] " + user + " [/INST]"; }
-
 std::string extract_code_block(const std::string& text) {
   size_t f = text.find("```");
   if (f == std::string::npos) return text;

@@ -10,7 +10,6 @@
 namespace bm {
 
 std::string alpaca_prompt(const std::string& instruction, const std::string& response_prefix = "");
-std::string inst_prompt(const std::string& user);
 
 // Chat formats (docs/checkpoints.md "Prompt templates"), each equal to what the
 // repo's own chat_template (tokenizer.apply_chat_template, one user message,
