@@ -39,10 +39,12 @@ ModelShape family_shape(const Family& f) {
 }
 
 int64_t task_vector_bytes(const ParamCounts& c, const std::string& pos) {
-  // position[:scheme]: 1 bit (sign) or 2 bits (ternary) per entry + fp16 scale per matrix.
+  // position[:scheme]: the scheme's bytes (bm::compressed_matrix_bytes) of all the
+  // covered matrices' entries as one run, plus one fp16 scale per matrix.
   const bm::Compression comp = bm::parse_compression(pos, "compression '" + pos + "'");
-  const int64_t per_byte = comp.scheme == bm::Scheme::Ternary ? 4 : 8;
-  auto packed = [&](int64_t numel, int64_t mats) { return (numel + per_byte - 1) / per_byte + 2 * mats; };
+  auto packed = [&](int64_t numel, int64_t mats) {
+    return static_cast<int64_t>(bm::compressed_matrix_bytes(comp, numel)) + 2 * (mats - 1);
+  };
   bool ca = comp.position == bm::Position::Attention || comp.position == bm::Position::Linear;
   bool cm = comp.position == bm::Position::Mlp || comp.position == bm::Position::Linear;
   int64_t b = 2 * (c.embed + c.head + c.norm);
