@@ -4,6 +4,9 @@
 // (tests/runner/model_backend_test.cpp).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "harness/core/fileio.hpp"
 #include "harness/report/results.hpp"
 #include "tests/runner/helpers.hpp"
@@ -46,6 +49,11 @@ const char* kVariants = R"(
 limit = 2
 max_new_tokens = 4
 batch_size = 2
+[router]
+layer = 1
+hidden = 16
+epochs = 5
+train_per_domain = 20
 [[variants]]
 name = "DELLA"
 group = "Merging methods"
@@ -90,6 +98,13 @@ method = "task_arithmetic"
 compress = { chat = "mlp:ternary=0.2", math = "attention:ternary=0.1" }
 experts = ["chat", "math"]
 )";
+const char* kOneBitTernary = R"(
+[[variants]]
+name = "1bit-Merging ternary"
+group = "Merging methods"
+kind = "onebit_merging"
+compress = { chat = "mlp:ternary=0.2", math = "attention:ternary=0.1", code = "attention" }
+)";
 }  // namespace
 
 TEST(GridMethods, NewMethodsAndTernaryThroughTheCli) {
@@ -106,11 +121,11 @@ TEST(GridMethods, NewMethodsAndTernaryThroughTheCli) {
   bmtest::write(tmp + "/fam.toml", kFamily);
   const std::string head =
       "name = \"tiny\"\nfamily = \"fam.toml\"\nresults_dir = \"" + tmp + "/results\"\nbenchmarks = [\"mmlu\"]\n";
-  bmtest::write(tmp + "/exp.toml", head + kVariants);
+  bmtest::write(tmp + "/exp.toml", head + kVariants + kOneBitTernary);
   auto r = bmtest::run_cmd(std::string(bin) + " run " + tmp + "/exp.toml");
   ASSERT_EQ(r.rc, 0) << r.out;
   auto j = bm::report::load_results(tmp + "/results/results.json");
-  ASSERT_EQ(j["cells"].size(), 7u);
+  ASSERT_EQ(j["cells"].size(), 8u);
   std::set<std::string> keys;
   for (auto& c : j["cells"]) {
     SCOPED_TRACE(c.dump());
@@ -118,7 +133,7 @@ TEST(GridMethods, NewMethodsAndTernaryThroughTheCli) {
     EXPECT_EQ(c["n_items"], 2);
     keys.insert(c["key"].get<std::string>());
   }
-  EXPECT_EQ(keys.size(), 7u) << "each method / scheme is its own cell";
+  EXPECT_EQ(keys.size(), 8u) << "each method / scheme is its own cell";
   std::map<std::string, nlohmann::json> var;
   for (auto& v : j["variants"]) var[v["name"].get<std::string>()] = v;
   EXPECT_EQ(var["DELLA"]["method"], "della");
@@ -128,6 +143,26 @@ TEST(GridMethods, NewMethodsAndTernaryThroughTheCli) {
   // Attention entries: 2 layers x (q 32x32 + k 16x32 + v 16x32 + o 32x32) = 6144 -> 768 bytes more.
   EXPECT_EQ(var["Ternary-Math"]["storage_bytes"].get<int64_t>() - var["1bit-Math"]["storage_bytes"].get<int64_t>(),
             6144 / 8);
+
+  // 1bit-Merging with ternary experts: the in-memory routed bank and the per-route
+  // merge from disk give the same samples.
+  bmtest::write(tmp + "/onebit.toml", "name = \"tiny\"\nfamily = \"fam.toml\"\nresults_dir = \"" + tmp +
+                                          "/results-disk\"\nbenchmarks = [\"mmlu\"]\n" + kVariants + kOneBitTernary);
+  auto disk = bmtest::run_cmd("BITMERGE_ROUTED_BANK=0 " + std::string(bin) + " run " + tmp + "/onebit.toml");
+  ASSERT_EQ(disk.rc, 0) << disk.out;
+  EXPECT_NE(r.out.find("routed bank holds"), std::string::npos) << r.out;
+  auto jd = bm::report::load_results(tmp + "/results-disk/results.json");
+  int compared = 0;
+  for (auto& c : j["cells"])
+    for (auto& d : jd["cells"])
+      if (c["variant"] == "1bit-Merging ternary" && d["variant"] == c["variant"]) {
+        const std::string key = c["key"].get<std::string>();
+        ASSERT_EQ(key, d["key"].get<std::string>());
+        EXPECT_EQ(bm::read_text_file(tmp + "/results/cells/" + key + ".samples.json"),
+                  bm::read_text_file(tmp + "/results-disk/cells/" + key + ".samples.json"));
+        ++compared;
+      }
+  EXPECT_EQ(compared, 1);
 
   // Bad input in the grid: one line naming the key, nothing run.
   bmtest::write(tmp + "/bad1.toml", head + "[[variants]]\nname = \"D\"\nkind = \"merge\"\nmethod = \"dela\"\n");
