@@ -90,6 +90,12 @@ TEST_F(CudaMerge, EqualsCpuForEveryMethod) {
       {"routing", "code", {}, true},
       {"onebit", "math", {}, false},
       {"onebit", "chat", {{"density", "0.5"}}, false},
+      // Draws on the CPU, ranks by a stable sort on either device: same masks; the L1
+      // rescale sums on the device (other order), so della is compared within tolerance.
+      {"della", "", {{"density", "0.5"}, {"epsilon", "0.2"}, {"seed", "4"}}, false},
+      {"della_linear", "", {{"density", "0.4"}, {"epsilon", "0.1"}, {"rescale", "false"}}, true},
+      {"breadcrumbs", "", {{"density", "0.5"}, {"gamma", "0.05"}}, true},
+      {"breadcrumbs_ties", "", {{"density", "0.6"}, {"gamma", "0.02"}, {"rescale", "true"}}, false},
   };
   for (auto& cs : cases) {
     auto s = spec(cs.method, cs.params, cs.route);
