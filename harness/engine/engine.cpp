@@ -247,8 +247,9 @@ const Tokenizer& Engine::need_tokenizer() const {
 int64_t Engine::bos_id() const { return tok_ ? tok_->bos_id() : model_->config().bos_token_id; }
 int64_t Engine::eos_id() const { return tok_ ? tok_->eos_id() : model_->config().eos_token_id; }
 
-int64_t Engine::free_device_bytes() const {
-  const auto dev = model_->device();
+int64_t Engine::free_device_bytes() const { return device_free_bytes(model_->device()); }
+
+int64_t device_free_bytes(const torch::Device& dev) {
   if (dev.is_cpu() || !torch::cuda::is_available()) return 0;
   auto* alloc = c10::getDeviceAllocator(dev.type());
   const auto idx = dev.has_index() ? dev.index() : c10::DeviceIndex(0);

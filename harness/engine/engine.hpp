@@ -163,4 +163,9 @@ class Engine : public LanguageModel {
                     torch::Tensor& next, torch::Tensor& first_out);
 };
 
+// Memory a new allocation on `dev` may use: CUDA driver free + the caching
+// allocator's reserved-but-unused blocks (a model freed just before still sits
+// there); 0 on CPU. The one home of this rule (engine batch plans, routed bank).
+int64_t device_free_bytes(const torch::Device& dev);
+
 }  // namespace bm

@@ -136,11 +136,9 @@ class BankedModel {
     if (const char* env = std::getenv("BITMERGE_ROUTED_BANK"); env && std::string(env) == "0") return nullptr;
     auto spec = merge_spec(e, v, v.experts.front());
     std::string place = "device";
-    if (spec.device == "cuda") {
-      auto* alloc = c10::getDeviceAllocator(torch::kCUDA);
-      auto [free, total] = alloc->getMemoryInfo(0);
-      (void)total;
-      if (merging::routed_bank_bytes(spec) > static_cast<int64_t>(free / 2)) place = "host";
+    if (spec.device == "cuda") {  // half of what is free, counting blocks the allocator caches (the router's base)
+      const int64_t free = device_free_bytes(torch::Device(torch::kCUDA, 0));
+      if (merging::routed_bank_bytes(spec) > free / 2) place = "host";
     }
     auto b = std::make_unique<BankedModel>();
     try {
