@@ -7,6 +7,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/report/paired.hpp"
+#include "tasks/common/task.hpp"
 
 namespace bm::report {
 namespace {
@@ -71,11 +72,9 @@ Format parse_format(const std::string& s) {
 }
 
 std::string benchmark_label(const std::string& b) {
-  static const std::map<std::string, std::string> l = {
-      {"mmlu", "MMLU"}, {"hellaswag", "HellaSwag"}, {"truthfulqa", "TruthfulQA"}, {"gsm8k", "GSM8K"},
-      {"math", "MATH"}, {"mbpp", "MBPP"},           {"humaneval", "HumanEval"},   {"average", "Average"}};
-  auto it = l.find(b);
-  return it == l.end() ? b : it->second;
+  if (b == "average") return "Average";
+  auto task = bm::find_task(b);  // the task owns its label
+  return task ? task->label() : b;
 }
 
 std::map<std::string, std::string> best_rows(const ResultsView& v) {

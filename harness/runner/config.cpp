@@ -12,6 +12,7 @@
 #include "harness/core/fileio.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/report/claims.hpp"
+#include "tasks/common/task.hpp"
 #include "tasks/common/templates.hpp"
 
 namespace bm::runner {
@@ -205,19 +206,6 @@ const Variant* Experiment::variant(const std::string& n) const {
   return nullptr;
 }
 
-const std::vector<std::string>& paper_benchmarks() {
-  static const std::vector<std::string> b = {"mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "mbpp", "humaneval"};
-  return b;
-}
-
-std::string benchmark_label(const std::string& b) {
-  static const std::map<std::string, std::string> l = {
-      {"mmlu", "MMLU"},   {"hellaswag", "HellaSwag"}, {"truthfulqa", "TruthfulQA"}, {"gsm8k", "GSM8K"},
-      {"math", "MATH"},   {"mbpp", "MBPP"},           {"humaneval", "HumanEval"},   {"average", "Average"}};
-  auto it = l.find(b);
-  return it == l.end() ? b : it->second;
-}
-
 std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& root) {
   if (!m.path.empty()) {
     if (m.path[0] == '/') return m.path;
@@ -311,7 +299,7 @@ std::string find_family_file(const std::string& ref, const std::string& exp_file
 
 void parse_paper(const toml::table& t, PaperRow& row, const std::vector<std::string>& benchmarks,
                  const std::string& file, const std::string& prefix) {
-  std::vector<std::string> allowed = paper_benchmarks();
+  std::vector<std::string> allowed = bm::paper_task_names();
   allowed.push_back("average");
   for (auto& b : benchmarks)
     if (std::find(allowed.begin(), allowed.end(), b) == allowed.end()) allowed.push_back(b);
@@ -416,8 +404,8 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   }
   e.family = load_family(find_family_file(e.family_ref, file));
   e.benchmarks = get_str_list(t, "benchmarks", file, "");
-  if (e.benchmarks.empty()) e.benchmarks = paper_benchmarks();
-  std::vector<std::string> known = paper_benchmarks();
+  if (e.benchmarks.empty()) e.benchmarks = bm::paper_task_names();
+  std::vector<std::string> known = bm::paper_task_names();
   for (auto& b : e.benchmarks) check_choice(b, known, file, "benchmarks");
   e.seed = static_cast<uint64_t>(get_int(t, "seed", file, "", 0));
   e.backend = get_str(t, "backend", file, "", "model");
@@ -461,12 +449,9 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
     if (auto* d = get_table(*r, "domain_of", file, "router."))
       for (auto&& [k, v] : *d) s.domain_of[std::string(k.str())] = get_str(*d, std::string(k.str()), file, "router.domain_of.");
   }
-  // Default benchmark -> domain labels (the paper's experts).
-  std::map<std::string, std::string> dflt = {{"mmlu", "chat"},  {"hellaswag", "chat"}, {"truthfulqa", "chat"},
-                                             {"gsm8k", "math"}, {"math", "math"},      {"mbpp", "code"},
-                                             {"humaneval", "code"}};
+  // Default benchmark -> domain: the task's own (the paper's experts).
   for (auto& b : e.benchmarks)
-    if (!e.router.domain_of.count(b) && dflt.count(b)) e.router.domain_of[b] = dflt[b];
+    if (!e.router.domain_of.count(b)) e.router.domain_of[b] = bm::make_task(b)->domain();
 
   auto* vs = t.get("variants");
   if (!vs || !vs->as_array() || vs->as_array()->empty())

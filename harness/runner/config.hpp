@@ -115,9 +115,7 @@ struct Experiment {
   const Variant* variant(const std::string& name) const;
 };
 
-// Known benchmarks, in the paper's column order.
-const std::vector<std::string>& paper_benchmarks();
-std::string benchmark_label(const std::string& b);  // "mmlu" -> "MMLU"
+// Benchmarks (names, labels, domains) are the task registry's: tasks/common/task.hpp.
 
 Family load_family(const std::string& path);
 // `family` is a path or a name looked up in <repo>/configs/families/<name>.toml

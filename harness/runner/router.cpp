@@ -11,81 +11,22 @@
 #include "harness/core/fileio.hpp"
 #include "harness/train/optim.hpp"
 #include "tasks/common/io.hpp"
-#include "tasks/hellaswag/hellaswag.hpp"
-#include "tasks/humaneval/humaneval.hpp"
-#include "tasks/math/math.hpp"
-#include "tasks/mmlu/mmlu.hpp"
-#include "tasks/truthfulqa/truthfulqa.hpp"
+#include "tasks/common/task.hpp"
 
 namespace bm::runner {
 namespace {
 
-// The chat domain covers the three knowledge benchmarks, each in its own
-// evaluation prompt (the benchmark's loader and context function): MMLU dev
-// (required), and where the data directory has them, a HellaSwag train split
-// (rowanz hellaswag_train.jsonl[.gz], or the 6-line hellaswag_train_full.txt.gz
-// the mini family writes) and TruthfulQA-format train questions
-// (truthfulqa/mc_train.json, mini family only: TruthfulQA has no train split).
-// One list per format, so the caller can balance them.
-std::vector<std::vector<std::string>> chat_prompts(const std::string& data_dir) {
+// A domain's prompts: one list per paper benchmark of that domain, each in its
+// own evaluation prompt (the task's router_prompts: MMLU dev, GSM8K train and
+// MBPP 601..974 required, the others where the data directory has them), so
+// the caller can balance the formats.
+std::vector<std::vector<std::string>> domain_prompts(const std::string& data_dir, const std::string& domain) {
   std::vector<std::vector<std::string>> out;
-  std::string dir = data_dir + "/mmlu/dev";
-  auto questions = bm::load_mmlu_dir(dir, "_dev.csv");
-  if (questions.empty()) bm::fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
-  out.emplace_back();
-  for (const auto& q : questions) out.back().push_back(bm::mmlu_context(q));
-  std::vector<bm::HellaswagItem> hs;
-  for (const char* rel : {"hellaswag/hellaswag_train.jsonl", "hellaswag/hellaswag_train.jsonl.gz"})
-    if (hs.empty() && bm::file_exists(data_dir + "/" + rel)) hs = bm::load_hellaswag_jsonl(data_dir + "/" + rel);
-  if (hs.empty() && bm::file_exists(data_dir + "/hellaswag/hellaswag_train_full.txt.gz"))
-    hs = bm::load_hellaswag_text(data_dir + "/hellaswag/hellaswag_train_full.txt.gz");
-  if (!hs.empty()) {
-    out.emplace_back();
-    for (const auto& it : hs) out.back().push_back(it.query);
-  }
-  if (bm::file_exists(data_dir + "/truthfulqa/mc_train.json")) {
-    auto tq = bm::load_truthfulqa_mc(data_dir + "/truthfulqa/mc_train.json");
-    if (!tq.empty()) {
-      out.emplace_back();
-      for (const auto& it : tq) out.back().push_back(bm::truthfulqa_context(it.question));
-    }
-  }
-  return out;
-}
-
-// Math: GSM8K train (required), plus MATH-format train problems where the
-// data directory has math/MATH_train.jsonl (the mini family writes it).
-std::vector<std::vector<std::string>> math_prompts(const std::string& data_dir) {
-  std::string p = data_dir + "/gsm8k/train.jsonl";
-  if (!bm::file_exists(p)) bm::fail(p, "missing: the router's math domain trains on GSM8K train; fetch the data");
-  std::vector<std::vector<std::string>> out(1);
-  bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
-    out[0].push_back("Question: " + j.at("question").get<std::string>() + "\nAnswer:");
-  });
-  if (bm::file_exists(data_dir + "/math/MATH_train.jsonl")) {
-    out.emplace_back();
-    for (const auto& m : bm::load_math_jsonl(data_dir + "/math/MATH_train.jsonl"))
-      out.back().push_back("Problem: " + m.problem + "\nAnswer:");
-  }
-  return out;
-}
-
-// Code: MBPP task_ids 601..974 (required), plus HumanEval-format prompts where
-// the data directory has humaneval/HumanEval_train.jsonl.gz (the mini family
-// writes it from the MBPP train functions; HumanEval itself has no train split).
-std::vector<std::vector<std::string>> code_prompts(const std::string& data_dir) {
-  std::string p = data_dir + "/mbpp/mbpp.jsonl";
-  if (!bm::file_exists(p)) bm::fail(p, "missing: the router's code domain trains on MBPP 601..974; fetch the data");
-  std::vector<std::vector<std::string>> out(1);
-  bm::for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
-    int64_t id = j.at("task_id").get<int64_t>();
-    if (id < 601 || id > 974) return;
-    std::string first = j.at("test_list").empty() ? "" : j.at("test_list")[0].get<std::string>();
-    out[0].push_back("\"\"\"\n" + j.at("text").get<std::string>() + "\n" + first + "\n\"\"\"\n");
-  });
-  if (bm::file_exists(data_dir + "/humaneval/HumanEval_train.jsonl.gz")) {
-    out.emplace_back();
-    for (const auto& h : bm::load_humaneval(data_dir + "/humaneval/HumanEval_train.jsonl.gz")) out.back().push_back(h.prompt);
+  for (const auto& name : bm::paper_task_names()) {
+    auto task = bm::make_task(name);
+    if (task->domain() != domain) continue;
+    auto p = task->router_prompts(data_dir);
+    if (!p.empty()) out.push_back(std::move(p));
   }
   return out;
 }
@@ -97,11 +38,11 @@ RouterData router_training_data(const std::string& data_dir, const std::vector<s
   RouterData d;
   std::mt19937_64 rng(seed);
   for (size_t k = 0; k < domains.size(); ++k) {
-    std::vector<std::vector<std::string>> formats;
-    if (domains[k] == "chat") formats = chat_prompts(data_dir);
-    else if (domains[k] == "math") formats = math_prompts(data_dir);
-    else if (domains[k] == "code") formats = code_prompts(data_dir);
-    else bm::fail("router", "no training data for domain '" + domains[k] + "'; use chat, math or code, or router.mode = \"oracle\"");
+    const auto known = bm::task_domains();
+    if (std::find(known.begin(), known.end(), domains[k]) == known.end())
+      bm::fail("router", "no training data for domain '" + domains[k] + "'; use " + bm::join(known, ", ") +
+                             ", or router.mode = \"oracle\"");
+    std::vector<std::vector<std::string>> formats = domain_prompts(data_dir, domains[k]);
     // Shuffle each format, then take them in turn, so a capped domain keeps
     // every format (as many of each as it has, up to an equal share).
     std::vector<std::string> p;

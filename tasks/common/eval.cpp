@@ -23,7 +23,7 @@ std::vector<std::string> parse_task_list(const std::string& csv) {
     std::string name = trim(t);
     if (name.empty()) continue;
     if (name == "all") {
-      for (const char* n : {"mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "humaneval", "mbpp"}) out.push_back(n);
+      for (const auto& n : paper_task_names()) out.push_back(n);
       continue;
     }
     make_task(name);  // throws on unknown names

@@ -17,11 +17,14 @@ namespace {
 struct Entry {
   const char* name;
   std::unique_ptr<Task> (*make)();
+  bool paper;  // one of the paper's seven benchmarks (in table order below)
 };
 const Entry kTasks[] = {
-    {"mmlu", make_mmlu_task},           {"hellaswag", make_hellaswag_task}, {"truthfulqa", make_truthfulqa_task}, {"truthfulqa_v0", make_truthfulqa_v0_task},
-    {"gsm8k", make_gsm8k_task},         {"math", make_math_task},           {"math500", make_math500_task},
-    {"humaneval", make_humaneval_task}, {"mbpp", make_mbpp_task},           {"mbpp_sanitized", make_mbpp_sanitized_task},
+    {"mmlu", make_mmlu_task, true},         {"hellaswag", make_hellaswag_task, true},
+    {"truthfulqa", make_truthfulqa_task, true}, {"truthfulqa_v0", make_truthfulqa_v0_task, false},
+    {"gsm8k", make_gsm8k_task, true},       {"math", make_math_task, true},
+    {"math500", make_math500_task, false},  {"mbpp", make_mbpp_task, true},
+    {"mbpp_sanitized", make_mbpp_sanitized_task, false}, {"humaneval", make_humaneval_task, true},
 };
 }  // namespace
 
@@ -31,9 +34,30 @@ std::vector<std::string> task_names() {
   return out;
 }
 
-std::unique_ptr<Task> make_task(const std::string& name) {
+std::vector<std::string> paper_task_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kTasks)
+    if (e.paper) out.push_back(e.name);
+  return out;
+}
+
+std::unique_ptr<Task> find_task(const std::string& name) {
   for (const auto& e : kTasks)
     if (name == e.name) return e.make();
+  return nullptr;
+}
+
+std::vector<std::string> task_domains() {
+  std::vector<std::string> out;
+  for (const auto& n : paper_task_names()) {
+    std::string d = make_task(n)->domain();
+    if (std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
+  }
+  return out;
+}
+
+std::unique_ptr<Task> make_task(const std::string& name) {
+  if (auto t = find_task(name)) return t;
   std::string all;
   for (const auto& e : kTasks) all += std::string(all.empty() ? "" : ", ") + e.name;
   fail("task '" + name + "'", "unknown benchmark" + did_you_mean(name, task_names()) + "; known: " + all);

@@ -39,6 +39,10 @@ class Task {
  public:
   virtual ~Task() = default;
   virtual std::string name() const = 0;
+  // Table header ("MMLU") and the expert domain it measures ("chat", "math",
+  // "code": the router's class and oracle routing's default).
+  virtual std::string label() const = 0;
+  virtual std::string domain() const = 0;
   // Changes whenever scores could change (data handling, prompt, extraction, metric).
   virtual std::string version() const = 0;
   virtual std::vector<std::string> metric_names() const = 0;
@@ -47,6 +51,20 @@ class Task {
   // Supported prompt templates; the first is the default.
   virtual std::vector<std::string> templates() const { return {"lm-eval"}; }
   virtual bool needs_sandbox() const { return false; }
+  // Default max_new_tokens of a generation request under `template_name`
+  // (RunContext::max_new_tokens > 0 overrides it); 0 for scored tasks.
+  virtual int64_t generation_budget(const std::string& template_name) const {
+    (void)template_name;
+    return 0;
+  }
+  // Prompts (in the task's own lm-eval format) from a split that is not
+  // evaluated, to train the router for this task's domain; {} when data_dir
+  // has none. Throws naming the file when the task requires one
+  // (the domain's anchor: MMLU dev, GSM8K train, MBPP 601..974).
+  virtual std::vector<std::string> router_prompts(const std::string& data_dir) const {
+    (void)data_dir;
+    return {};
+  }
 
   // Reads the data files under data_dir (throws bm::Error naming the path).
   virtual void load(const std::string& data_dir) = 0;
@@ -59,9 +77,15 @@ class Task {
   virtual std::vector<Sample> run(LanguageModel& lm, const std::vector<size_t>& idx, const RunContext& ctx) const = 0;
 };
 
-// Registry: "mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "math500", "humaneval", "mbpp".
+// Registry (tasks/common/registry.cpp): every benchmark, and the paper's seven
+// in its table order ("mmlu", "hellaswag", "truthfulqa", "gsm8k", "math",
+// "mbpp", "humaneval"): the default of experiments and `--tasks all`.
 std::vector<std::string> task_names();
+std::vector<std::string> paper_task_names();
 std::unique_ptr<Task> make_task(const std::string& name);  // throws with did-you-mean
+std::unique_ptr<Task> find_task(const std::string& name);  // nullptr when unknown
+// The domains of the paper's benchmarks, in order of first appearance ("chat", "math", "code").
+std::vector<std::string> task_domains();
 
 // Template check: returns the template to use for `task` given an override
 // ("" = default); throws naming the valid ones.

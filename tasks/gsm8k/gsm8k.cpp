@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
 #include "tasks/common/io.hpp"
 #include "tasks/common/scoring.hpp"
 #include "tasks/common/templates.hpp"
@@ -79,9 +80,25 @@ std::string gsm8k_extract_answer_is(const std::string& text) {
 }
 
 namespace {
+// lm-eval's gsm8k prompt (the "lm-eval" template, and the router's math anchor).
+std::string gsm8k_prompt(const std::string& question) { return "Question: " + question + "\nAnswer:"; }
+
 class Gsm8kTask : public Task {
  public:
   std::string name() const override { return "gsm8k"; }
+  std::string label() const override { return "GSM8K"; }
+  std::string domain() const override { return "math"; }
+  int64_t generation_budget(const std::string& template_name) const override {
+    return template_name == "mergelm" || is_chat_format(template_name) ? 512 : 256;
+  }
+  // The router's math anchor: the train split, required.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::string p = data_dir + "/gsm8k/train.jsonl";
+    if (!file_exists(p)) fail(p, "missing: the router's math domain trains on GSM8K train; fetch the data");
+    std::vector<std::string> out;
+    for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) { out.push_back(gsm8k_prompt(j.at("question").get<std::string>())); });
+    return out;
+  }
   std::string version() const override { return "gsm8k-1"; }
   std::vector<std::string> metric_names() const override {
     return {"exact_match,flexible-extract", "exact_match,strict-match", "exact_match,answer-is"};
@@ -108,17 +125,14 @@ class Gsm8kTask : public Task {
       if (ctx.template_name == "mergelm") {
         r.prompt = alpaca_prompt(q, "Let's think step by step.");
         r.until = {"Instruction:", "Instruction", "Response:", "Response"};
-        r.max_new_tokens = 512;
       } else if (is_chat_format(ctx.template_name)) {
         r.prompt = chat_prompt(ctx.template_name, q);
         r.until = {"</s>"};
-        r.max_new_tokens = 512;
       } else {
-        r.prompt = "Question: " + q + "\nAnswer:";
+        r.prompt = gsm8k_prompt(q);
         r.until = {"Question:", "</s>", "<|im_end|>"};
-        r.max_new_tokens = 256;
       }
-      if (ctx.max_new_tokens > 0) r.max_new_tokens = ctx.max_new_tokens;
+      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : generation_budget(ctx.template_name);
       reqs.push_back(std::move(r));
     }
     auto res = lm.generate(reqs);

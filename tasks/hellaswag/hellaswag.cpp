@@ -89,6 +89,20 @@ namespace {
 class HellaswagTask : public Task {
  public:
   std::string name() const override { return "hellaswag"; }
+  std::string label() const override { return "HellaSwag"; }
+  std::string domain() const override { return "chat"; }
+  // A train split where the data directory has one: rowanz hellaswag_train.jsonl[.gz],
+  // or the 6-line hellaswag_train_full.txt.gz the mini family writes.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::vector<HellaswagItem> hs;
+    for (const char* rel : {"hellaswag/hellaswag_train.jsonl", "hellaswag/hellaswag_train.jsonl.gz"})
+      if (hs.empty() && file_exists(data_dir + "/" + rel)) hs = load_hellaswag_jsonl(data_dir + "/" + rel);
+    if (hs.empty() && file_exists(data_dir + "/hellaswag/hellaswag_train_full.txt.gz"))
+      hs = load_hellaswag_text(data_dir + "/hellaswag/hellaswag_train_full.txt.gz");
+    std::vector<std::string> out;
+    for (const auto& it : hs) out.push_back(it.query);
+    return out;
+  }
   std::string version() const override { return "hellaswag-1"; }
   std::vector<std::string> metric_names() const override { return {"acc_norm", "acc"}; }
   std::string headline_metric() const override { return "acc_norm"; }

@@ -27,6 +27,17 @@ namespace {
 class HumanevalTask : public Task {
  public:
   std::string name() const override { return "humaneval"; }
+  std::string label() const override { return "HumanEval"; }
+  std::string domain() const override { return "code"; }
+  int64_t generation_budget(const std::string&) const override { return 512; }
+  // HumanEval has no train split; the mini family writes HumanEval-format
+  // prompts of MBPP train functions to humaneval/HumanEval_train.jsonl.gz.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::vector<std::string> out;
+    if (file_exists(data_dir + "/humaneval/HumanEval_train.jsonl.gz"))
+      for (const auto& h : load_humaneval(data_dir + "/humaneval/HumanEval_train.jsonl.gz")) out.push_back(h.prompt);
+    return out;
+  }
   std::string version() const override { return "humaneval-1"; }
   std::vector<std::string> metric_names() const override { return {"pass@1"}; }
   std::string headline_metric() const override { return "pass@1"; }
@@ -59,7 +70,7 @@ class HumanevalTask : public Task {
         r.prompt = p.prompt;
         r.until = kHumanevalStops;
       }
-      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : 512;
+      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : generation_budget(ctx.template_name);
       reqs.push_back(std::move(r));
     }
     auto res = lm.generate(reqs);

@@ -150,10 +150,25 @@ std::vector<MathProblem> load_math_tar(const std::string& path) {
 }
 
 namespace {
+// lm-eval's prompt (the "lm-eval" template, and the router's MATH-format prompts).
+std::string math_prompt(const std::string& problem) { return "Problem: " + problem + "\nAnswer:"; }
+
 class MathTask : public Task {
  public:
   explicit MathTask(bool m500) : m500_(m500) {}
   std::string name() const override { return m500_ ? "math500" : "math"; }
+  std::string label() const override { return m500_ ? "MATH-500" : "MATH"; }
+  std::string domain() const override { return "math"; }
+  int64_t generation_budget(const std::string& template_name) const override {
+    return template_name == "mergelm" || is_chat_format(template_name) ? 1024 : 256;
+  }
+  // MATH-format train problems where the data directory has math/MATH_train.jsonl (the mini family writes it).
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::vector<std::string> out;
+    if (file_exists(data_dir + "/math/MATH_train.jsonl"))
+      for (const auto& m : load_math_jsonl(data_dir + "/math/MATH_train.jsonl")) out.push_back(math_prompt(m.problem));
+    return out;
+  }
   std::string version() const override { return m500_ ? "math500-1" : "math-1"; }
   std::vector<std::string> metric_names() const override { return {"exact_match"}; }
   std::string headline_metric() const override { return "exact_match"; }
@@ -196,17 +211,14 @@ class MathTask : public Task {
       if (ctx.template_name == "mergelm") {
         r.prompt = alpaca_prompt(q, "Let's think step by step.");
         r.until = {"Instruction:", "Instruction", "Response:", "Response"};
-        r.max_new_tokens = 1024;
       } else if (is_chat_format(ctx.template_name)) {
         r.prompt = chat_prompt(ctx.template_name, q);
         r.until = {"</s>"};
-        r.max_new_tokens = 1024;
       } else {
-        r.prompt = "Problem: " + q + "\nAnswer:";
+        r.prompt = math_prompt(q);
         r.until = {"Problem:"};
-        r.max_new_tokens = 256;
       }
-      if (ctx.max_new_tokens > 0) r.max_new_tokens = ctx.max_new_tokens;
+      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : generation_budget(ctx.template_name);
       reqs.push_back(std::move(r));
     }
     auto res = lm.generate(reqs);

@@ -84,6 +84,24 @@ class MbppTask : public Task {
  public:
   explicit MbppTask(bool sanitized) : sanitized_(sanitized) {}
   std::string name() const override { return sanitized_ ? "mbpp_sanitized" : "mbpp"; }
+  std::string label() const override { return sanitized_ ? "MBPP (sanitized)" : "MBPP"; }
+  std::string domain() const override { return "code"; }
+  int64_t generation_budget(const std::string&) const override { return 512; }
+  // The router's code anchor: task_ids 601..974 of mbpp.jsonl (MBPP's train split), required.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::string p = data_dir + "/mbpp/mbpp.jsonl";
+    if (!file_exists(p)) fail(p, "missing: the router's code domain trains on MBPP 601..974; fetch the data");
+    std::vector<std::string> out;
+    for_each_jsonl(p, [&](const nlohmann::ordered_json& j, int64_t) {
+      int64_t id = j.at("task_id").get<int64_t>();
+      if (id < 601 || id > 974) return;
+      MbppProblem q;
+      q.text = j.at("text").get<std::string>();
+      q.test_list = {j.at("test_list").empty() ? "" : j.at("test_list")[0].get<std::string>()};
+      out.push_back(mbpp_prompt(q));
+    });
+    return out;
+  }
   std::string version() const override { return sanitized_ ? "mbpp_sanitized-1" : "mbpp-1"; }
   std::vector<std::string> metric_names() const override { return {"pass@1"}; }
   std::string headline_metric() const override { return "pass@1"; }
@@ -118,7 +136,7 @@ class MbppTask : public Task {
         r.prompt = mbpp_prompt(p);
         r.until = kMbppStops;
       }
-      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : 512;
+      r.max_new_tokens = ctx.max_new_tokens > 0 ? ctx.max_new_tokens : generation_budget(ctx.template_name);
       reqs.push_back(std::move(r));
     }
     auto res = lm.generate(reqs);

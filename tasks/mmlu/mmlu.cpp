@@ -72,6 +72,17 @@ namespace {
 class MmluTask : public Task {
  public:
   std::string name() const override { return "mmlu"; }
+  std::string label() const override { return "MMLU"; }
+  std::string domain() const override { return "chat"; }
+  // The router's chat anchor: the dev split (5 per subject), required.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::string dir = data_dir + "/mmlu/dev";
+    auto questions = load_mmlu_dir(dir, "_dev.csv");
+    if (questions.empty()) fail(dir, "no *_dev.csv files for the router's chat domain; fetch the MMLU data");
+    std::vector<std::string> out;
+    for (const auto& q : questions) out.push_back(mmlu_context(q));
+    return out;
+  }
   std::string version() const override { return "mmlu-1"; }
   std::vector<std::string> metric_names() const override { return {"acc"}; }
   std::string headline_metric() const override { return "acc"; }

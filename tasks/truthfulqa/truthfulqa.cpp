@@ -85,6 +85,17 @@ class TruthfulqaTask : public Task {
  public:
   explicit TruthfulqaTask(bool v0) : v0_(v0) {}
   std::string name() const override { return v0_ ? "truthfulqa_v0" : "truthfulqa"; }
+  std::string label() const override { return v0_ ? "TruthfulQA (v0)" : "TruthfulQA"; }
+  std::string domain() const override { return "chat"; }
+  // TruthfulQA has no train split; the mini family writes TruthfulQA-format
+  // train questions to truthfulqa/mc_train.json.
+  std::vector<std::string> router_prompts(const std::string& data_dir) const override {
+    std::vector<std::string> out;
+    if (file_exists(data_dir + "/truthfulqa/mc_train.json"))
+      for (const auto& it : load_truthfulqa_mc(data_dir + "/truthfulqa/mc_train.json"))
+        out.push_back(truthfulqa_context(it.question));
+    return out;
+  }
   std::string version() const override { return v0_ ? "truthfulqa_v0-1" : "truthfulqa-1"; }
   std::vector<std::string> metric_names() const override { return {"mc2", "mc1"}; }
   std::string headline_metric() const override { return "mc2"; }
