@@ -72,6 +72,16 @@ plots: build
 	@for r in $(RESULT_FILES); do d=$$(dirname $$r); \
 	  $(BITMERGE) table $$r --format md --out $$d/table.md --plots $$d && echo "plots: $$d" || exit 1; done
 
+# The compression ablation (issue 17): bits per parameter of the stored delta vs retained
+# own-domain gain, per expert x position x scheme, on the nano family ($$BITMERGE_MINI_DIR, default mini-nano).
+ABL := results/ablation-bits
+.PHONY: ablation-mini
+ablation-mini: build
+	OMP_NUM_THREADS=1 $(BITMERGE) run $(EXP)/ablation-bits.toml --results-dir $(ABL)
+	$(BITMERGE) table $(ABL)/results.json --format md --out $(ABL)/table.md --plots $(ABL)
+	$(BITMERGE) table $(ABL)/results.json --format latex --out $(ABL)/table.tex
+	$(BITMERGE) table $(ABL)/results.json --format csv --out $(ABL)/table.csv
+
 # ---- GPU benchmark: bitmerge vs HF transformers on the same machine, weights and requests ----
 # On the device: bash scripts/device/build.sh bitmerge && source build-gpu/device_env.sh && make bench-gpu
 # BENCH_GPU_FLAGS e.g. "--data-dir .device/data --layers 8 --limit 32" (see bench/gpu/run_bench.sh --help).

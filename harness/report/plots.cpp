@@ -8,6 +8,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/report/ablation.hpp"
 #include "harness/report/paired.hpp"
 #include "harness/report/tables.hpp"
 
@@ -127,6 +128,56 @@ std::vector<std::string> render_plots(const ResultsView& v, const std::string& o
   // and marker), so labels never collide however close the points are.
   std::string head = "set encoding utf8\nset key outside right top box opaque\nset grid\n";
   const std::string err_note = "error bars: ±1 standard error";
+  if (v.table == "ablation") {
+    // One panel per expert: bits per parameter of the stored delta vs retained
+    // own-domain gain; colour = scheme, marker = position (harness/report/ablation.hpp).
+    const Ablation a = compute_ablation(v, po);
+    std::string stem = v.name + "_bits_vs_retained_gain";
+    std::vector<std::string> schemes, positions;
+    for (auto& r : a.rows) {
+      if (std::find(schemes.begin(), schemes.end(), r.scheme) == schemes.end()) schemes.push_back(r.scheme);
+      if (std::find(positions.begin(), positions.end(), r.position) == positions.end()) positions.push_back(r.position);
+    }
+    auto idx = [](const std::vector<std::string>& xs, const std::string& x) {
+      return static_cast<int>(std::find(xs.begin(), xs.end(), x) - xs.begin());
+    };
+    std::ostringstream dat, gp;
+    dat << "# one block per variant: bits_per_param retained_gain stderr x_drawn (equal bits spread sideways)\n";
+    gp << "set encoding utf8\nset grid\nset logscale x 2\nset offsets graph 0.08, graph 0.08, graph 0.05, graph 0.05\n"
+       << "set multiplot layout 1," << a.experts.size() << " title "
+       << title2(v.title, "error bars: ±1 standard error (paired delta method); colour = scheme, marker = position") << "\n";
+    int block = 0;
+    for (size_t ei = 0; ei < a.experts.size(); ++ei) {
+      const std::string& x = a.experts[ei];
+      std::ostringstream plot;
+      int k = 0;
+      std::vector<const AblationRow*> pts;
+      std::vector<double> xs;
+      for (auto& r : a.rows)
+        if (r.expert == x && r.bits_per_param && r.gain) pts.push_back(&r), xs.push_back(*r.bits_per_param);
+      auto drawn = dodge(xs);  // equal bits (ternary densities) spread sideways
+      for (size_t pi = 0; pi < pts.size(); ++pi) {
+        const AblationRow& r = *pts[pi];
+        dat << "# " << r.variant << "\n" << num(*r.bits_per_param) << " " << num(*r.gain) << " "
+            << num(r.gain_se.value_or(0)) << " " << num(drawn[pi]) << "\n\n\n";
+        plot << (k ? ", \\\n     " : "plot ") << "'" << stem << ".dat' index " << block
+             << " using 4:2:3 with yerrorbars pt " << kPointTypes[idx(positions, r.position) % 12]
+             << " ps 1.4 lw 1.5 lc rgb '" << kColors[idx(schemes, r.scheme) % 12] << "' title "
+             << quote(r.position == "—" ? "full expert (fp16)" : r.position + " " + r.scheme);
+        ++block, ++k;
+      }
+      std::string bench;
+      for (auto& b : a.own_benchmarks.at(x)) bench += (bench.empty() ? "" : "+") + benchmark_label(b);
+      gp << "set title " << quote(x + " (own domain: " + bench + ")") << "\nset xlabel 'bits per parameter of the stored delta'\n"
+         << "set ylabel 'retained own-domain gain'\n"
+         << (ei + 1 == a.experts.size() ? "set key outside right top box opaque\n" : "unset key\n")
+         << "set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#888888'\n"
+         << "set arrow 2 from graph 0, first 0 to graph 1, first 0 nohead dt 3 lc rgb '#888888'\n"
+         << (k ? plot.str() : "plot NaN notitle") << "\n";
+    }
+    gp << "unset multiplot\n";
+    return draw(out_dir, stem, dat.str(), gp.str(), png, "1800,600");
+  }
   if (v.table == "storage") {
     std::string stem = v.name + "_fig3_performance_vs_storage";
     const StorageUnit unit = storage_unit(v);

@@ -1,6 +1,7 @@
 // Figures with gnuplot (PNG via pngcairo, else png; and SVG):
 //   storage  experiments -> Figure 3: average vs storage, and % of Routing storage vs % of Routing performance
 //   routing  experiments -> Figure 2: per-benchmark bars, routing vs static merging
+//   ablation experiments -> bits per parameter vs retained own-domain gain, one panel per expert
 //   others               -> average per variant (bars)
 #pragma once
 #include <string>

@@ -100,6 +100,8 @@ ResultsView view_of(const nlohmann::json& j) {
     r.name = vj.at("name").get<std::string>();
     r.group = vj.value("group", "");
     r.kind = vj.value("kind", "");
+    r.expert = vj.value("expert", "");
+    r.position = vj.value("position", "");
     if (vj.contains("paper")) r.paper = vj["paper"].get<std::map<std::string, double>>();
     if (vj.contains("storage_bytes")) r.storage_bytes = vj["storage_bytes"].get<double>();
     if (vj.contains("paper_storage_percent")) r.paper_storage_percent = vj["paper_storage_percent"].get<double>();

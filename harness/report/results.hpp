@@ -39,6 +39,7 @@ struct CellDetail {
 // A flattened view used by tables, plots and compare.
 struct Row {
   std::string name, group, kind;
+  std::string expert, position;  // variants' expert / position[:scheme] ("" when absent)
   std::map<std::string, double> measured;  // benchmark -> score (done cells only)
   std::map<std::string, CellDetail> detail;  // benchmark -> stderr, n, items (done cells only)
   std::map<std::string, double> paper;     // benchmark or "average" -> score

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/report/ablation.hpp"
 #include "harness/report/paired.hpp"
 #include "tasks/common/task.hpp"
 
@@ -370,6 +371,10 @@ std::string render_router_table(const ResultsView& v, Format f) {
 }
 
 std::string render_for_experiment(const ResultsView& v, Format f, const TableOptions& o) {
+  if (v.table == "ablation") {  // harness/report/ablation.hpp; then the per-benchmark scores
+    std::string a = render_ablation_table(v, f, o.paired);
+    return f == Format::Csv ? a : a + "\n" + render_table(v, f, o);
+  }
   std::string out = render_table(v, f, o);
   if (f != Format::Csv) {
     std::string d = render_paper_diff_table(v, f, o);

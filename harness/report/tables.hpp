@@ -40,7 +40,8 @@ std::string render_paper_diff_table(const ResultsView& v, Format f, const TableO
 std::string render_storage_table(const ResultsView& v, Format f, const stats::PairedOptions& o = {});
 // Router accuracy per benchmark for the routed variants ("" when none has one).
 std::string render_router_table(const ResultsView& v, Format f);
-// Whichever the experiment's `table` asks for (main/position/routing -> render_table, storage -> both).
+// Whichever the experiment's `table` asks for (main/position/routing -> render_table, storage -> both,
+// ablation -> render_ablation_table (harness/report/ablation.hpp) then render_table).
 std::string render_for_experiment(const ResultsView& v, Format f, const TableOptions& o = {});
 
 // Best measured row per benchmark ("average" included), by row name.

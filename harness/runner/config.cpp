@@ -393,7 +393,7 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   e.name = get_str(t, "name", file, "");
   e.title = get_str(t, "title", file, "", e.name);
   e.table = get_str(t, "table", file, "", "main");
-  check_choice(e.table, {"main", "position", "storage", "routing"}, file, "table");
+  check_choice(e.table, {"main", "position", "storage", "routing", "ablation"}, file, "table");
   e.family_ref = get_str(t, "family", file, "");
   if (!family_override.empty()) {  // `bitmerge run --family`: the same grid on another family
     const bool is_path = family_override.find('/') != std::string::npos ||
