@@ -16,6 +16,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/log.hpp"
+#include "harness/core/strings.hpp"
 #include "merging/general.hpp"
 #include "merging/gpu_feed.hpp"
 #include "merging/packed_format.hpp"
@@ -28,18 +29,6 @@ std::optional<Position> paper_position(const std::string& n) {
   return std::nullopt;
 }
 
-static std::vector<std::string> split(const std::string& s, char c) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t p = s.find(c, start);
-    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
-  return out;
-}
-
 static std::pair<std::string, std::string> split_kv(const std::string& item, const std::string& flag,
                                                     const std::string& form) {
   auto eq = item.find('=');
@@ -50,7 +39,7 @@ static std::pair<std::string, std::string> split_kv(const std::string& item, con
 
 std::vector<ExpertSpec> parse_experts_arg(const std::string& s) {
   std::vector<ExpertSpec> out;
-  for (auto& item : split(s, ',')) {
+  for (auto& item : split(s, ",")) {
     auto [n, p] = split_kv(item, "--experts", "name=DIR[,name=DIR...]");
     out.push_back({n, p, std::nullopt});
   }
@@ -58,7 +47,7 @@ std::vector<ExpertSpec> parse_experts_arg(const std::string& s) {
 }
 
 void apply_compress_arg(MergeSpec& spec, const std::string& s) {
-  for (auto& item : split(s, ',')) {
+  for (auto& item : split(s, ",")) {
     auto [n, p] = split_kv(item, "--compress", "name=attention|mlp|linear|none[:sign|:ternary[=DENSITY]][,...]");
     bool found = false;
     std::vector<std::string> names;

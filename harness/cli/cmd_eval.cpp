@@ -5,6 +5,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/engine/engine.hpp"
+#include "harness/models/fingerprint.hpp"
 #include "harness/models/tokenizer_config.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/io.hpp"

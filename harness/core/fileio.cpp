@@ -185,4 +185,33 @@ void remove_tree(const std::string& path) {
   }
 }
 
+std::string parent_dir(const std::string& path) {
+  auto s = path.find_last_of('/');
+  if (s == std::string::npos) return ".";
+  if (s == 0) return "/";
+  return path.substr(0, s);
+}
+
+std::string base_name(const std::string& path) {
+  auto s = path.find_last_of('/');
+  return s == std::string::npos ? path : path.substr(s + 1);
+}
+
+std::vector<std::string> program_roots() {
+  std::vector<std::string> roots;
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) roots.push_back(parent_dir(parent_dir(std::string(buf, static_cast<size_t>(n)))));
+  if (::getcwd(buf, sizeof(buf))) roots.push_back(buf);
+  return roots;
+}
+
+std::string resolve_data_dir(const std::string& explicit_dir, const std::vector<std::string>& roots) {
+  if (!explicit_dir.empty()) return explicit_dir;
+  if (const char* env = std::getenv("BITMERGE_DATA_DIR"); env && *env) return env;
+  for (const auto& r : roots)
+    if (is_directory(r + "/../shared/data")) return r + "/../shared/data";
+  return roots.empty() ? "../shared/data" : roots.front() + "/../shared/data";
+}
+
 }  // namespace bm

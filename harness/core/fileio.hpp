@@ -56,4 +56,17 @@ void remove_tree(const std::string& path);
 // Entry names of a directory (no "." / ".."), sorted; throws naming the dir.
 std::vector<std::string> list_dir(const std::string& dir);
 
+// "a/b/c" -> "a/b" ("c" -> ".", "/c" -> "/") and -> "c", as the shell's dirname / basename.
+std::string parent_dir(const std::string& path);
+std::string base_name(const std::string& path);
+
+// Where the running program's repository may be: the executable's parent
+// directory (the repo when it is built in <repo>/build*), then the current directory.
+std::vector<std::string> program_roots();
+// The benchmark data directory: `explicit_dir` when given (a flag, a family's
+// data_dir), else $BITMERGE_DATA_DIR, else <root>/../shared/data for the first
+// of `roots` that has one, else the first root's (relative "../shared/data"
+// without roots): a path that then fails naming itself.
+std::string resolve_data_dir(const std::string& explicit_dir, const std::vector<std::string>& roots = program_roots());
+
 }  // namespace bm

@@ -153,11 +153,6 @@ bool has_expectations(const DownloadOptions& o) {
   return !o.expected_sha256.empty() || !o.expected_git_blob_sha1.empty() || o.expected_size >= 0;
 }
 
-std::string base_name(const std::string& p) {
-  auto s = p.find_last_of('/');
-  return s == std::string::npos ? p : p.substr(s + 1);
-}
-
 struct Sink {
   CURL* h = nullptr;
   int fd = -1;
@@ -231,13 +226,6 @@ void fsync_path(const std::string& path, int flags) {
     fsync(fd);
     close(fd);
   }
-}
-
-std::string parent_dir(const std::string& p) {
-  auto s = p.find_last_of('/');
-  if (s == std::string::npos) return ".";
-  if (s == 0) return "/";
-  return p.substr(0, s);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/strings.hpp"
+#include "harness/models/fingerprint.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/lora.hpp"
 #include "harness/models/pickle_bin.hpp"
@@ -83,30 +85,8 @@ uint64_t Checkpoint::tensor_bytes() const {
 }
 
 std::string Checkpoint::fingerprint() const {
-  std::vector<std::string> sorted = names_;
-  std::sort(sorted.begin(), sorted.end());
-  std::string buf;
-  constexpr int kSamples = 16;
-  constexpr uint64_t kChunk = 64;
-  for (auto& name : sorted) {
-    torch::Tensor t = get(name).contiguous();
-    buf += name;
-    buf.push_back('\0');
-    buf += dtype_name(from_torch_dtype(t.scalar_type()));
-    buf += shape_str(t.sizes().vec());
-    const uint8_t* p = static_cast<const uint8_t*>(t.data_ptr());
-    uint64_t n = t.nbytes();
-    if (n <= kSamples * kChunk) {
-      buf.append(reinterpret_cast<const char*>(p), n);
-    } else {
-      for (int k = 0; k < kSamples; ++k) {
-        uint64_t off = (n - kChunk) * k / (kSamples - 1);
-        buf.append(reinterpret_cast<const char*>(p + off), kChunk);
-      }
-    }
-    buf.push_back('\n');
-  }
-  return sha256_hex(buf);
+  if (fingerprint_.empty()) fingerprint_ = model_fingerprint(dir_);
+  return fingerprint_;
 }
 
 bool Checkpoint::expected_shape(const ModelConfig& c, const std::string& name, std::vector<int64_t>* shape) {
@@ -217,10 +197,6 @@ class SafetensorsCheckpoint : public Checkpoint {
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::vector<Loc> loc_;
 };
-
-bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
 
 // Reads an HF index (model.safetensors.index.json / pytorch_model.bin.index.json):
 // the shard files in sorted order and name -> position in that list.

@@ -52,9 +52,10 @@ class Checkpoint {
   virtual std::vector<std::string> files() const = 0;
   // Bytes of tensor data as stored on disk.
   uint64_t tensor_bytes() const;
-  // Stable identity of the weights: sha256 over every tensor's name, dtype,
-  // shape and a strided sample of its bytes (fast on 7B models).
-  std::string fingerprint() const;
+  // Identity of the weights: the one model fingerprint (harness/models/fingerprint.hpp,
+  // sha256 of the files in full, as results.json's) of dir(); a LoRA adapter's
+  // also covers its base. Computed once per Checkpoint.
+  virtual std::string fingerprint() const;
   // Checks every tensor against config.json's sizes (shape mismatch -> error
   // naming the tensor, the expected and the found shape).
   void validate_against_config() const;
@@ -70,6 +71,7 @@ class Checkpoint {
   ModelConfig config_;
   std::vector<std::string> names_;
   std::map<std::string, size_t> name_index_;
+  mutable std::string fingerprint_;
 };
 
 // The decision bitmerge takes for each quirk this checkpoint has, one line

@@ -14,6 +14,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/models/fingerprint.hpp"
 
 namespace bm {
 namespace {
@@ -151,6 +152,12 @@ class LoraCheckpoint : public Checkpoint {
     auto f = base_->files();
     f.push_back(adapter_file_);
     return f;
+  }
+
+  // The folded weights are the adapter's and the base's: both fingerprints, combined.
+  std::string fingerprint() const override {
+    if (fingerprint_.empty()) fingerprint_ = sha256_hex("lora:" + model_fingerprint(dir_) + "+" + base_->fingerprint());
+    return fingerprint_;
   }
 
   size_t folded_count() const { return folds_.size(); }

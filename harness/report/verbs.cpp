@@ -21,11 +21,6 @@ void add_stat_options(CLI::App* sub, stats::PairedOptions& p) {
   sub->add_option("--resamples", p.resamples, "bootstrap resamples (default 10000)");
 }
 
-std::string dir_of(const std::string& p) {
-  auto s = p.rfind('/');
-  return s == std::string::npos ? "." : (s == 0 ? "/" : p.substr(0, s));
-}
-
 std::string absolute(const std::string& p) {
   if (!p.empty() && p[0] == '/') return p;
   char buf[4096];
@@ -61,8 +56,8 @@ std::string claims_config_for(const std::string& results_path, const std::string
     recorded = j["provenance"]["config"].value("file", "");
   std::vector<std::string> tried;
   if (!recorded.empty() && recorded[0] == '/' && bm::file_exists(recorded)) return recorded;
-  for (std::string start : {absolute(dir_of(results_path)), absolute(".")}) {
-    for (std::string d = start;; d = dir_of(d)) {
+  for (std::string start : {absolute(bm::parent_dir(results_path)), absolute(".")}) {
+    for (std::string d = start;; d = bm::parent_dir(d)) {
       for (std::string cand : {recorded.empty() || recorded[0] == '/' ? std::string() : d + "/" + recorded,
                                d + "/configs/experiments/" + name + ".toml"}) {
         if (cand.empty()) continue;
@@ -187,7 +182,7 @@ void add_claims_options(CLI::App& app) {
       }
       auto out = evaluate_claims(claims, view, o->p);
       std::string md = render_claims(view, out, o->p, path);
-      std::string dest = dir_of(path) + "/claims.md";
+      std::string dest = bm::parent_dir(path) + "/claims.md";
       bm::write_file_atomic(dest, md);
       bm::log_info("wrote " + dest);
       all += "\n" + md;

@@ -10,6 +10,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/core/strings.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/report/claims.hpp"
 #include "tasks/common/task.hpp"
@@ -18,20 +19,9 @@
 namespace bm::runner {
 namespace {
 
-std::string dirname_of(const std::string& p) {
-  auto s = p.find_last_of('/');
-  return s == std::string::npos ? "." : (s == 0 ? "/" : p.substr(0, s));
-}
-
 // "<file>: key '<path>': <what>"
 [[noreturn]] void key_fail(const std::string& file, const std::string& key, const std::string& what) {
   bm::fail(file, "key '" + key + "': " + what);
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
 }
 
 void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& file,
@@ -209,7 +199,7 @@ const Variant* Experiment::variant(const std::string& n) const {
 std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& root) {
   if (!m.path.empty()) {
     if (m.path[0] == '/') return m.path;
-    return dirname_of(f.file) + "/" + m.path;
+    return bm::parent_dir(f.file) + "/" + m.path;
   }
   if (!f.models_dir_env.empty())
     if (const char* e = std::getenv(f.models_dir_env.c_str()); e && *e) return std::string(e) + "/" + m.local_name;
@@ -218,11 +208,7 @@ std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::str
   return d + "/" + m.local_name;
 }
 
-std::string resolve_data_dir(const Family& f) {
-  if (!f.data_dir.empty()) return f.data_dir;
-  if (const char* e = std::getenv("BITMERGE_DATA_DIR"); e && *e) return e;
-  return repo_root() + "/../shared/data";
-}
+std::string family_data_dir(const Family& f) { return bm::resolve_data_dir(f.data_dir, {repo_root()}); }
 
 void require_model_present(const Family& f, const ModelRef& m, const std::string& root) {
   std::string dir = resolve_model_dir(f, m, root);
@@ -255,7 +241,7 @@ Family load_family(const std::string& path) {
   f.models_dir = expand_env(get_str(t, "models_dir", path, "", ""), path + ": key 'models_dir'");
   f.tokenizer = expand_env(get_str(t, "tokenizer", path, "", ""), path + ": key 'tokenizer'");
   f.data_dir = expand_env(get_str(t, "data_dir", path, "", ""), path + ": key 'data_dir'");
-  if (!f.data_dir.empty() && f.data_dir[0] != '/') f.data_dir = dirname_of(path) + "/" + f.data_dir;
+  if (!f.data_dir.empty() && f.data_dir[0] != '/') f.data_dir = bm::parent_dir(path) + "/" + f.data_dir;
   auto* base = get_table(t, "base", path, "");
   if (!base) key_fail(path, "base", "missing; add a [base] table with hf_id");
   f.base = parse_model(*base, "base", path, "base.");
@@ -287,13 +273,13 @@ namespace {
 std::string find_family_file(const std::string& ref, const std::string& exp_file) {
   if (ref.find('/') != std::string::npos || (ref.size() > 5 && ref.substr(ref.size() - 5) == ".toml")) {
     if (ref[0] == '/' || bm::file_exists(ref)) return ref;
-    return dirname_of(exp_file) + "/" + ref;
+    return bm::parent_dir(exp_file) + "/" + ref;
   }
-  std::string a = dirname_of(exp_file) + "/../families/" + ref + ".toml";
+  std::string a = bm::parent_dir(exp_file) + "/../families/" + ref + ".toml";
   if (bm::file_exists(a)) return a;
   std::string b = repo_root() + "/configs/families/" + ref + ".toml";
   if (bm::file_exists(b)) return b;
-  bm::fail(exp_file, "key 'family': no family file '" + ref + ".toml' in " + dirname_of(exp_file) +
+  bm::fail(exp_file, "key 'family': no family file '" + ref + ".toml' in " + bm::parent_dir(exp_file) +
                          "/../families or " + repo_root() + "/configs/families; check the name");
 }
 

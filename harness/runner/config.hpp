@@ -46,7 +46,7 @@ struct Family {
 // Resolved directory of a model: explicit path, else $<models_dir_env>/<local_name>,
 // else <models_dir>/<local_name>. Does not check existence.
 // Benchmark data folder: the family's data_dir, else $BITMERGE_DATA_DIR, else <repo>/../shared/data.
-std::string resolve_data_dir(const Family& f);
+std::string family_data_dir(const Family& f);
 std::string resolve_model_dir(const Family& f, const ModelRef& m, const std::string& repo_root);
 // Throws a bm::Error naming the model and saying where to put it / how to fetch it.
 void require_model_present(const Family& f, const ModelRef& m, const std::string& repo_root);

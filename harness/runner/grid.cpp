@@ -9,6 +9,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/models/fingerprint.hpp"
 #include "harness/models/model_config.hpp"
 #include "harness/models/tokenizer_config.hpp"
 #include "tasks/common/eval.hpp"
@@ -36,17 +37,10 @@ std::string variant_template(const Experiment& e, const Variant& v) {
   return "none";
 }
 
-namespace {
-bool is_dir(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-}  // namespace
-
 std::string model_fingerprint(const Family& f, const ModelRef& m) {
   std::string dir = resolve_model_dir(f, m, repo_root());
-  if (!is_dir(dir)) return "hf:" + m.hf_id + "@" + (m.revision.empty() ? "main" : m.revision);
-  return "sha256:" + bm::model_fingerprint(dir);  // one fingerprint for the weights (tasks/common/eval.hpp)
+  if (!bm::is_directory(dir)) return "hf:" + m.hf_id + "@" + (m.revision.empty() ? "main" : m.revision);
+  return "sha256:" + bm::model_fingerprint(dir);  // the one fingerprint (harness/models/fingerprint.hpp)
 }
 
 nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
@@ -94,7 +88,7 @@ BosDecision eval_add_bos(const Experiment& e) {
   }
   const std::string root = repo_root();
   const std::string base = resolve_model_dir(e.family, e.family.base, root);
-  if (!is_dir(base)) {
+  if (!bm::is_directory(base)) {
     d.source = "tokenizer_config.json of " + base + " (not present yet)";
     return d;
   }

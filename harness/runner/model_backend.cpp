@@ -44,7 +44,7 @@ std::string task_name(const Experiment& e, const std::string& bench) {
 
 EvalOptions eval_options(const Experiment& e, const std::string& tmpl) {
   EvalOptions o;
-  o.data_dir = resolve_data_dir(e.family);
+  o.data_dir = family_data_dir(e.family);
   o.limit = e.eval.limit;
   o.max_new_tokens = e.eval.max_new_tokens;
   o.progress = true;
@@ -298,14 +298,14 @@ class ModelBackend : public Backend {
 
   Router load_or_train_router(const Experiment& e, const Variant& v, Transformer& base, const Tokenizer& tok) {
     // The prompts are part of the key: a regenerated data directory retrains the router.
-    auto data = router_training_data(resolve_data_dir(e.family), domains(e, v), e.router.train_per_domain, e.seed);
+    auto data = router_training_data(family_data_dir(e.family), domains(e, v), e.router.train_per_domain, e.seed);
     std::string texts;
     for (size_t i = 0; i < data.texts.size(); ++i) texts += std::to_string(data.labels[i]) + "\n" + data.texts[i] + "\n";
     json key = {{"router", variant_spec(e, v, true)["router"]},
                 {"base", model_fingerprint(e.family, e.family.base)},
                 {"domains", domains(e, v)},
                 {"seed", e.seed},
-                {"data_dir", resolve_data_dir(e.family)},
+                {"data_dir", family_data_dir(e.family)},
                 {"prompts", bm::sha256_hex(texts).substr(0, 16)},
                 {"trainer", "portable-adam-1"}};  // the router's optimizer (harness/train/optim.hpp)
     std::string h = bm::sha256_hex(key.dump()).substr(0, 16);

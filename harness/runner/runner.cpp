@@ -265,7 +265,7 @@ nlohmann::json base_provenance(const Experiment& e) {
   p["libraries"] = libs;
   // sha256 of every data file of the benchmarks in the grid.
   json data = json::object();
-  std::string data_dir = resolve_data_dir(e.family);
+  std::string data_dir = family_data_dir(e.family);
   p["data_dir"] = bm::relative_to(data_dir, root);  // no machine paths in committed results
   for (auto& b : e.benchmarks) {
     std::string d = data_dir + "/" + b;

@@ -3,19 +3,13 @@
 #include <map>
 
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
 #include "tasks/common/io.hpp"
 #include "tasks/common/scoring.hpp"
 #include "tasks/humaneval/humaneval.hpp"
 #include "tasks/mbpp/mbpp.hpp"
 
 namespace bm {
-
-static std::string normalize_mbpp_id(const std::string& id) {
-  std::string s = id;
-  size_t slash = s.rfind('/');
-  if (slash != std::string::npos) s = s.substr(slash + 1);
-  return s;
-}
 
 std::vector<Completion> load_completions(const std::string& path) {
   std::vector<Completion> out;
@@ -59,7 +53,7 @@ nlohmann::json exec_check(const std::string& task, const std::string& data_dir, 
     std::map<std::string, const MbppProblem*> by_id;
     for (const auto& p : probs) by_id[std::to_string(p.task_id)] = &p;
     for (size_t i = 0; i < comps.size(); ++i) {
-      std::string id = normalize_mbpp_id(comps[i].task_id);
+      std::string id = base_name(comps[i].task_id);  // "Mbpp/11" -> "11"
       auto it = by_id.find(id);
       if (it == by_id.end()) fail("completion " + std::to_string(i + 1), "unknown MBPP task_id '" + comps[i].task_id + "'");
       programs.push_back(mbpp_program(*it->second, comps[i].completion));

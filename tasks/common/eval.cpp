@@ -11,12 +11,6 @@
 
 namespace bm {
 
-std::string default_data_dir(const std::string& repo_root) {
-  const char* env = std::getenv("BITMERGE_DATA_DIR");
-  if (env && *env) return env;
-  return repo_root + "/../shared/data";
-}
-
 std::vector<std::string> parse_task_list(const std::string& csv) {
   std::vector<std::string> out;
   for (auto& t : split(csv, ",")) {
@@ -206,51 +200,6 @@ void write_samples_jsonl(const std::string& path, const std::vector<TaskResult>&
 #include <fstream>
 
 namespace bm {
-
-static bool is_dir(const std::string& p) {
-  struct stat st {};
-  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::string resolve_data_dir(const std::string& flag_value) {
-  if (!flag_value.empty()) return flag_value;
-  const char* env = std::getenv("BITMERGE_DATA_DIR");
-  if (env && *env) return env;
-  std::vector<std::string> roots;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n > 0) {
-    std::string exe(buf, static_cast<size_t>(n));
-    std::string dir = exe.substr(0, exe.rfind('/'));
-    roots.push_back(dir.substr(0, dir.rfind('/')));
-  }
-  if (getcwd(buf, sizeof(buf))) roots.push_back(buf);
-  for (const auto& r : roots)
-    if (is_dir(r + "/../shared/data")) return r + "/../shared/data";
-  return "../shared/data";
-}
-
-std::string model_fingerprint(const std::string& model_dir) {
-  // sha256 over every file that decides the model's outputs (config, all
-  // weights in full, tokenizer), by name: two models share a fingerprint only
-  // when they are the same bits. Large files' digests are cached by mtime.
-  std::vector<std::string> files;
-  if (DIR* d = opendir(model_dir.c_str())) {
-    while (auto* e = readdir(d)) files.push_back(e->d_name);
-    closedir(d);
-  } else {
-    fail(model_dir, "cannot open the model directory; check --model");
-  }
-  std::sort(files.begin(), files.end());
-  std::string acc;
-  for (const auto& f : files) {
-    if (f == "config.json" || f == "adapter_config.json" || f == "tokenizer.model" || ends_with(f, ".safetensors") ||
-        ends_with(f, ".bin") || ends_with(f, ".index.json"))
-      acc += f + ":" + sha256_file_cached(model_dir + "/" + f) + "\n";
-  }
-  if (acc.empty()) fail(model_dir, "no config.json or weight files to fingerprint; check --model");
-  return sha256_hex(acc);
-}
 
 nlohmann::json eval_results_json(const std::vector<TaskResult>& results, const nlohmann::json& model,
                                  const nlohmann::json& settings) {

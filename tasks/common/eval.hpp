@@ -14,7 +14,7 @@
 namespace bm {
 
 struct EvalOptions {
-  std::string data_dir;                              // see default_data_dir()
+  std::string data_dir;                              // see resolve_data_dir (harness/core/fileio.hpp)
   int64_t limit = 0;                                 // first N items per task (after the subset/filter); 0 = all
   std::map<std::string, std::string> templates;      // task -> template name; key "*" applies to every task
   SandboxOptions sandbox;
@@ -56,25 +56,12 @@ nlohmann::json task_result_json(const TaskResult& r);
 // One JSON line per sample, atomically written.
 void write_samples_jsonl(const std::string& path, const std::vector<TaskResult>& results);
 
-// $BITMERGE_DATA_DIR if set, else <repo_root>/../shared/data.
-std::string default_data_dir(const std::string& repo_root);
 // "mmlu,gsm8k" -> names, each checked against the registry ("all" = the seven benchmarks).
 std::vector<std::string> parse_task_list(const std::string& csv);
 
 }  // namespace bm
 
 namespace bm {
-
-// --data-dir resolution for the CLI: the flag if given, else $BITMERGE_DATA_DIR,
-// else "<repo>/../shared/data" where <repo> is the first of (the executable's
-// parent directory, i.e. the repo when it is built in <repo>/build-*; the
-// current directory) that has such a sibling; else that path relative to the
-// current directory (which then fails with a message naming it).
-std::string resolve_data_dir(const std::string& flag_value);
-
-// Identifies a model directory's weights: sha256 over the sha256 of config.json,
-// every weight file in full (*.safetensors, *.bin, index) and tokenizer.model.
-std::string model_fingerprint(const std::string& model_dir);
 
 // The results.json document.
 nlohmann::json eval_results_json(const std::vector<TaskResult>& results, const nlohmann::json& model,

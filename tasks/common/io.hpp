@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/core/strings.hpp"
+
 namespace bm {
 
 // Where the data comes from, for error messages.
@@ -53,11 +55,6 @@ struct RecordRef {
 // Number of Unicode code points in UTF-8 text (Python's len()).
 size_t utf8_length(const std::string& s);
 
-std::string trim(const std::string& s);  // Python str.strip() for ASCII whitespace
-bool starts_with(const std::string& s, const std::string& p);
-bool ends_with(const std::string& s, const std::string& p);
-std::string replace_all(std::string s, const std::string& from, const std::string& to);
-std::vector<std::string> split(const std::string& s, const std::string& sep);  // Python str.split(sep)
-std::string join(const std::vector<std::string>& v, const std::string& sep);
+// trim, starts_with, ends_with, replace_all, split, join: harness/core/strings.hpp
 
 }  // namespace bm

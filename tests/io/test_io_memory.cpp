@@ -69,9 +69,8 @@ TEST(Memory, OneGigabyteFileTouchOneTensor) {
     const int64_t after_touch = status_kib("VmHWM:") - rss0;
     std::cout << "peak RSS growth after touching one 64 MiB tensor: " << after_touch / kMiB << " MiB\n";
     EXPECT_LT(after_touch, 100 * kMiB) << "touching one tensor must map only that tensor";
-    // The fingerprint samples every tensor without reading them whole. (Each
-    // sample maps the page-cache folio around it, which counts in RSS as
-    // clean, reclaimable file pages; tens of MiB here.)
+    // The fingerprint streams the files through sha256 (read(), not the
+    // mapping): the whole file is read but none of it stays resident.
     EXPECT_EQ(ck->fingerprint().size(), 64u);
   }
   const int64_t growth = status_kib("VmHWM:") - rss0;

@@ -10,6 +10,7 @@
 #include "harness/core/safetensors.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/models/fingerprint.hpp"
 #include "tests/io/io_test_util.hpp"
 
 namespace bm {
@@ -133,7 +134,7 @@ TEST(Checkpoint, ViewOutlivesCheckpoint) {
   EXPECT_TRUE(torch::equal(kept, ts[4].t));
 }
 
-TEST(Checkpoint, FingerprintStableAcrossLayoutsAndSensitiveToData) {
+TEST(Checkpoint, FingerprintStableAndSensitiveToFilesAndData) {
   auto d1 = temp_dir("fp1"), d2 = temp_dir("fp2"), d3 = temp_dir("fp3");
   auto ts = sample_tensors(torch::kFloat16);
   write_single(d1 + "/model.safetensors", ts, {});
@@ -146,10 +147,13 @@ TEST(Checkpoint, FingerprintStableAcrossLayoutsAndSensitiveToData) {
   auto f1 = Checkpoint::open(d1)->fingerprint();
   EXPECT_EQ(f1.size(), 64u);
   EXPECT_EQ(f1, Checkpoint::open(d1)->fingerprint());
-  EXPECT_EQ(f1, Checkpoint::open(d2)->fingerprint()) << "same weights, single file vs shards";
+  // The one fingerprint (harness/models/fingerprint.hpp) is of the files, as
+  // results.json's: the same weights resharded are other bits.
+  EXPECT_EQ(f1, bm::model_fingerprint(d1)) << "Checkpoint::fingerprint is the model fingerprint of its directory";
+  EXPECT_NE(f1, Checkpoint::open(d2)->fingerprint()) << "single file vs shards: other files";
   auto changed = ts;
   changed[4].t = ts[4].t.clone();
-  changed[4].t.view(-1)[0] += 1;  // first element is always in the sample
+  changed[4].t.view(-1)[0] += 1;
   write_single(d3 + "/model.safetensors", changed, {});
   EXPECT_NE(f1, Checkpoint::open(d3)->fingerprint());
   auto reshaped = ts;
