@@ -1,0 +1,69 @@
+// The task registry owns the benchmark vocabulary (issue 17): names in the
+// paper's table order, labels, domains, generation budgets and the router's
+// training prompts; runner, report and router ask it.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "harness/core/error.hpp"
+#include "harness/core/strings.hpp"
+#include "oracle.hpp"
+#include "tasks/common/task.hpp"
+
+using bmtest::data_dir;
+
+TEST(TaskRegistry, PaperBenchmarksLabelsAndDomains) {
+  EXPECT_EQ(bm::paper_task_names(),
+            (std::vector<std::string>{"mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "mbpp", "humaneval"}));
+  EXPECT_EQ(bm::task_domains(), (std::vector<std::string>{"chat", "math", "code"}));
+  const std::map<std::string, std::pair<std::string, std::string>> want = {
+      {"mmlu", {"MMLU", "chat"}},  {"hellaswag", {"HellaSwag", "chat"}}, {"truthfulqa", {"TruthfulQA", "chat"}},
+      {"gsm8k", {"GSM8K", "math"}}, {"math", {"MATH", "math"}},          {"mbpp", {"MBPP", "code"}},
+      {"humaneval", {"HumanEval", "code"}}};
+  for (const auto& [name, ld] : want) {
+    auto t = bm::make_task(name);
+    EXPECT_EQ(t->label(), ld.first) << name;
+    EXPECT_EQ(t->domain(), ld.second) << name;
+  }
+  std::set<std::string> labels;
+  for (const auto& name : bm::task_names()) {
+    auto t = bm::find_task(name);
+    ASSERT_TRUE(t) << name;
+    EXPECT_TRUE(labels.insert(t->label()).second) << "two benchmarks labelled " << t->label();
+  }
+  EXPECT_EQ(bm::find_task("mmlu2"), nullptr);
+  EXPECT_THROW(bm::make_task("mmlu2"), bm::Error);
+}
+
+TEST(TaskRegistry, GenerationBudgets) {
+  // lm-eval's budgets for the native prompts; MergeLM / chat formats get the longer ones.
+  EXPECT_EQ(bm::make_task("gsm8k")->generation_budget("lm-eval"), 256);
+  EXPECT_EQ(bm::make_task("gsm8k")->generation_budget("mergelm"), 512);
+  EXPECT_EQ(bm::make_task("gsm8k")->generation_budget("llama2-chat"), 512);
+  EXPECT_EQ(bm::make_task("math")->generation_budget("lm-eval"), 256);
+  EXPECT_EQ(bm::make_task("math")->generation_budget("mergelm"), 1024);
+  EXPECT_EQ(bm::make_task("mbpp")->generation_budget("lm-eval"), 512);
+  EXPECT_EQ(bm::make_task("humaneval")->generation_budget("lm-eval"), 512);
+  EXPECT_EQ(bm::make_task("mmlu")->generation_budget("lm-eval"), 0) << "scored, not generated";
+}
+
+TEST(TaskRegistry, RouterPromptsFromSplitsThatAreNotEvaluated) {
+  const std::string d = data_dir();
+  auto mmlu = bm::make_task("mmlu")->router_prompts(d);
+  EXPECT_EQ(mmlu.size(), 57u * 5) << "MMLU dev: 5 per subject";
+  EXPECT_TRUE(bm::starts_with(mmlu.front(), "The following are multiple choice questions (with answers) about "));
+  auto gsm = bm::make_task("gsm8k")->router_prompts(d);
+  EXPECT_EQ(gsm.size(), 7473u) << "GSM8K train";
+  EXPECT_TRUE(bm::starts_with(gsm.front(), "Question: ") && bm::ends_with(gsm.front(), "\nAnswer:")) << gsm.front();
+  auto mbpp = bm::make_task("mbpp")->router_prompts(d);
+  EXPECT_EQ(mbpp.size(), 374u) << "MBPP task_ids 601..974";
+  EXPECT_TRUE(bm::starts_with(mbpp.front(), "\"\"\"\n") && bm::ends_with(mbpp.front(), "\n\"\"\"\n"));
+  // The shared data has no train split of these: the mini family writes them.
+  for (const char* n : {"hellaswag", "truthfulqa", "math", "humaneval"})
+    EXPECT_TRUE(bm::make_task(n)->router_prompts(d).empty()) << n;
+  // A domain's anchor is required; the others are optional.
+  const std::string empty = bmtest::temp_dir("router_empty");
+  for (const char* n : {"mmlu", "gsm8k", "mbpp"}) EXPECT_THROW(bm::make_task(n)->router_prompts(empty), bm::Error) << n;
+  for (const char* n : {"hellaswag", "truthfulqa", "math", "humaneval"})
+    EXPECT_TRUE(bm::make_task(n)->router_prompts(empty).empty()) << n;
+}
