@@ -34,27 +34,7 @@ ModelConfig family_preset(const std::string& name) {
   return c;
 }
 
-std::vector<TensorShape> tensors_from_config(const ModelConfig& c) {
-  std::vector<TensorShape> out;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t hd = c.head_dim ? c.head_dim : H / c.num_attention_heads;
-  const int64_t q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
-  for (auto& n : llama_tensor_names(static_cast<int>(c.num_hidden_layers), c.tie_word_embeddings)) {
-    std::vector<int64_t> s;
-    switch (classify_tensor(n).role) {
-      case Role::Embed: case Role::Head: s = {V, H}; break;
-      case Role::Norm: s = {H}; break;
-      case Role::AttnQ: s = {q, H}; break;
-      case Role::AttnK: case Role::AttnV: s = {kv, H}; break;
-      case Role::AttnO: s = {H, q}; break;
-      case Role::MlpGate: case Role::MlpUp: s = {I, H}; break;
-      case Role::MlpDown: s = {H, I}; break;
-      case Role::Other: continue;
-    }
-    out.push_back({n, s});
-  }
-  return out;
-}
+std::vector<TensorShape> tensors_from_config(const ModelConfig& c) { return model_tensors(c); }
 
 uint64_t tensor_bytes(const TensorShape& t, const Compression& c, int value_bytes) {
   uint64_t n = 1;

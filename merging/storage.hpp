@@ -12,13 +12,11 @@
 #include "harness/core/safetensors.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/model_config.hpp"
+#include "harness/models/shapes.hpp"
 
 namespace bm::merging {
 
-struct TensorShape {
-  std::string name;
-  std::vector<int64_t> shape;
-};
+using bm::TensorShape;  // harness/models/shapes.hpp
 
 // LLaMA-2 7B / 13B and Mistral 7B sizes (config.json values), no weights needed.
 ModelConfig family_preset(const std::string& name);  // "llama2-7b" | "llama2-13b" | "mistral-7b"

@@ -15,6 +15,7 @@
 #include "harness/core/fileio.hpp"
 #include "harness/core/strings.hpp"
 #include "harness/models/fingerprint.hpp"
+#include "harness/models/shapes.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/lora.hpp"
 #include "harness/models/pickle_bin.hpp"
@@ -91,19 +92,9 @@ std::string Checkpoint::fingerprint() const {
 
 bool Checkpoint::expected_shape(const ModelConfig& c, const std::string& name, std::vector<int64_t>* shape) {
   TensorRole r = classify_tensor(name);
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
-  switch (r.role) {
-    case Role::Embed: case Role::Head: *shape = {V, H}; return true;
-    case Role::Norm: *shape = {H}; return true;
-    case Role::AttnQ: *shape = {q, H}; return true;
-    case Role::AttnK: case Role::AttnV: *shape = {kv, H}; return true;
-    case Role::AttnO: *shape = {H, q}; return true;
-    case Role::MlpGate: case Role::MlpUp: *shape = {I, H}; return true;
-    case Role::MlpDown: *shape = {H, I}; return true;
-    case Role::Other: return false;
-  }
-  return false;
+  if (r.role == Role::Other) return false;
+  *shape = role_shape(c, r.role);
+  return true;
 }
 
 void Checkpoint::validate_against_config() const {

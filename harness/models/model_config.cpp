@@ -4,6 +4,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/models/shapes.hpp"
 
 namespace bm {
 using json = nlohmann::json;
@@ -95,12 +96,6 @@ std::string ModelConfig::to_json_text() const {
   return j.dump(2);
 }
 
-int64_t ModelConfig::parameter_count() const {
-  int64_t attn = hidden_size * num_attention_heads * head_dim * 2 + hidden_size * num_key_value_heads * head_dim * 2;
-  int64_t mlp = 3 * hidden_size * intermediate_size;
-  int64_t per_layer = attn + mlp + 2 * hidden_size;
-  int64_t emb = vocab_size * hidden_size;
-  return emb * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * per_layer + hidden_size;
-}
+int64_t ModelConfig::parameter_count() const { return param_counts(*this).total(); }
 
 }  // namespace bm

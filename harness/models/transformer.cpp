@@ -20,6 +20,7 @@
 #include "harness/core/safetensors.hpp"
 #include "harness/models/checkpoint.hpp"
 #include "harness/models/arch.hpp"
+#include "harness/models/shapes.hpp"
 #include "kernels/decode.hpp"
 
 namespace bm {
@@ -27,22 +28,9 @@ namespace {
 
 std::string layer_name(int64_t i, const char* suffix) { return "model.layers." + std::to_string(i) + "." + suffix; }
 
+// The shape config.json implies (the architecture table, harness/models/shapes.hpp).
 std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name) {
-  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
-  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
-  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return {V, H};
-  if (name == "model.norm.weight") return {H};
-  auto ends = [&](const char* s) {
-    std::string suf(s);
-    return name.size() >= suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if (ends("self_attn.q_proj.weight")) return {q, H};
-  if (ends("self_attn.k_proj.weight") || ends("self_attn.v_proj.weight")) return {kv, H};
-  if (ends("self_attn.o_proj.weight")) return {H, q};
-  if (ends("mlp.gate_proj.weight") || ends("mlp.up_proj.weight")) return {I, H};
-  if (ends("mlp.down_proj.weight")) return {H, I};
-  if (ends("layernorm.weight")) return {H};
-  return {};
+  return role_shape(c, classify_tensor(name).role);
 }
 
 std::string shape_of(const torch::Tensor& t) { return shape_str(std::vector<int64_t>(t.sizes().begin(), t.sizes().end())); }

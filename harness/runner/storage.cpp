@@ -7,18 +7,16 @@
 namespace bm::runner {
 
 ParamCounts param_counts(const ModelShape& s) {
-  ParamCounts c;
-  int64_t H = s.hidden_size, I = s.intermediate_size, L = s.num_hidden_layers;
-  int64_t hd = s.num_attention_heads > 0 ? H / s.num_attention_heads : 0;
-  int64_t kv = s.num_key_value_heads * hd;
-  c.embed = s.vocab_size * H;
-  c.head = s.tie_word_embeddings ? 0 : s.vocab_size * H;
-  c.norm = (2 * L + 1) * H;
-  c.attn = L * (2 * H * H + 2 * H * kv);
-  c.mlp = L * 3 * H * I;
-  c.attn_mats = 4 * L;
-  c.mlp_mats = 3 * L;
-  return c;
+  ModelConfig m;
+  m.vocab_size = s.vocab_size;
+  m.hidden_size = s.hidden_size;
+  m.intermediate_size = s.intermediate_size;
+  m.num_hidden_layers = s.num_hidden_layers;
+  m.num_attention_heads = s.num_attention_heads;
+  m.num_key_value_heads = s.num_key_value_heads;
+  m.head_dim = s.head_dim;  // 0 (a family's [shape]) = hidden / heads
+  m.tie_word_embeddings = s.tie_word_embeddings;
+  return bm::param_counts(m);
 }
 
 ModelShape family_shape(const Family& f) {
@@ -32,6 +30,7 @@ ModelShape family_shape(const Family& f) {
     s.num_hidden_layers = m.num_hidden_layers;
     s.num_attention_heads = m.num_attention_heads;
     s.num_key_value_heads = m.num_key_value_heads;
+    s.head_dim = m.head_dim;
     s.tie_word_embeddings = m.tie_word_embeddings;
     return s;
   }

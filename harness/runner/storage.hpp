@@ -12,16 +12,12 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
+#include "harness/models/shapes.hpp"
 #include "harness/runner/config.hpp"
 
 namespace bm::runner {
 
-struct ParamCounts {
-  int64_t embed = 0, head = 0, norm = 0;
-  int64_t attn = 0, mlp = 0;           // all layers
-  int64_t attn_mats = 0, mlp_mats = 0; // number of matrices (for scales)
-  int64_t total() const { return embed + head + norm + attn + mlp; }
-};
+using bm::ParamCounts;  // harness/models/shapes.hpp: the architecture table's counts
 
 ParamCounts param_counts(const ModelShape& s);
 // Shape from the base's config.json when present, else the family's [shape].
