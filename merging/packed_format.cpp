@@ -24,12 +24,19 @@ torch::Tensor cpu_contig(const torch::Tensor& t) { return t.device().is_cpu() ? 
 }  // namespace
 
 CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Compression compression,
-                                         const std::string& expert_name, const std::string& out_path) {
+                                         const std::string& expert_name, const std::string& out_path,
+                                         const std::map<std::string, float>* scales) {
   const Position position = compression.position;
   const bool ternary = compression.scheme == Scheme::Ternary;
+  const bool bitdelta = compression.scheme == Scheme::BitDelta;
+  if (bitdelta && !scales)
+    fail(out_path, "scheme bitdelta needs the fitted scales (harness/train/bitdelta.hpp); run `bitmerge compress "
+                   "--position POSITION:bitdelta --calib FILE`");
+  Compression signs = compression;
+  if (bitdelta) signs.scheme = Scheme::Sign;  // the signs of the paper's scheme, alphas from `scales`
   auto src = expert_from_checkpoint(expert_name, std::shared_ptr<Checkpoint>(const_cast<Checkpoint*>(&expert),
                                                                              [](Checkpoint*) {}),
-                                    compression);
+                                    signs);
   Compatibility compat = check_compatible(base, {src.get()});
   CompressSummary sum;
   sum.notes = compat.lines();
@@ -65,6 +72,12 @@ CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoin
     std::snprintf(b, sizeof b, "%.17g", compression.density);
     meta["density"] = b;
   }
+  if (bitdelta) {
+    meta["scheme"] = scheme_name(Scheme::BitDelta);
+    for (auto& p : plan)
+      if (p.packed && !scales->count(p.name))
+        fail(out_path + ": " + p.name, "no fitted bitdelta scale for this matrix; fit the scales at the same position");
+  }
   SafetensorsWriter w(out_path, meta);
   for (auto& p : plan) {
     if (p.packed && ternary) {
@@ -92,7 +105,8 @@ CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoin
     } else if (p.packed) {
       if (!d.is_packed) fail(p.name, "internal: expected a packed delta");
       auto bits = cpu_contig(d.packed.bits);
-      auto alpha = cpu_contig(d.packed.alpha.to(torch::kFloat16).reshape({}));
+      auto alpha = bitdelta ? torch::full({}, scales->at(p.name), torch::kFloat32).to(torch::kFloat16)
+                            : cpu_contig(d.packed.alpha.to(torch::kFloat16).reshape({}));
       w.write(p.name + ".signs", bits.data_ptr(), bits.numel());
       w.write(p.name + ".alpha", alpha.data_ptr(), 2);
     } else {
@@ -128,14 +142,19 @@ class PackedExpert : public ExpertSource {
     pos_ = parse_position(get("position"), path + ": metadata position");
     comp_ = Compression(pos_);
     if (!get("scheme").empty()) {
-      if (get("scheme") != scheme_name(Scheme::Ternary))
-        fail(path, "unknown compression scheme '" + get("scheme") + "' in the metadata; this build reads sign and ternary");
-      comp_.scheme = Scheme::Ternary;
-      char* end = nullptr;
-      std::string dv = get("density");
-      comp_.density = std::strtod(dv.c_str(), &end);
-      if (dv.empty() || *end != '\0' || !(comp_.density > 0 && comp_.density <= 1))
-        fail(path, "metadata density '" + dv + "' is not in (0, 1]; the file is corrupt");
+      if (get("scheme") == scheme_name(Scheme::BitDelta)) {
+        comp_.scheme = Scheme::BitDelta;  // stored and read as sign (fitted alphas)
+      } else if (get("scheme") != scheme_name(Scheme::Ternary)) {
+        fail(path, "unknown compression scheme '" + get("scheme") +
+                       "' in the metadata; this build reads sign, ternary and bitdelta");
+      } else {
+        comp_.scheme = Scheme::Ternary;
+        char* end = nullptr;
+        std::string dv = get("density");
+        comp_.density = std::strtod(dv.c_str(), &end);
+        if (dv.empty() || *end != '\0' || !(comp_.density > 0 && comp_.density <= 1))
+          fail(path, "metadata density '" + dv + "' is not in (0, 1]; the file is corrupt");
+      }
     }
     const bool ternary = comp_.scheme == Scheme::Ternary;
     const std::string bits_key = ternary ? ".codes" : ".signs";

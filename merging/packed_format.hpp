@@ -8,6 +8,8 @@
 // Scheme ternary (metadata scheme = "ternary", density = the kept fraction),
 // instead of .signs: "<tensor>.codes" U8 [ceil(numel/4)] 2-bit codes (layout of
 // merging/task_vector.hpp TernaryCodes) and "<tensor>.alpha" F16 [].
+// Scheme bitdelta (metadata scheme = "bitdelta"): the sign layout, each .alpha the
+// scale fitted to the expert's logits (harness/train/bitdelta.hpp); read as sign.
 // Files without a scheme key are the 1-bit sign scheme (byte-identical to before).
 // __metadata__: format = "bitmerge.task_vector", format_version = "1", position,
 // expert (name), expert_dir, expert_fingerprint, base_fingerprint, shapes (JSON
@@ -15,6 +17,7 @@
 // Readers refuse another base (fingerprint), another format or version, and
 // any inconsistency (missing/extra tensors, sizes, non-finite alpha).
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 
@@ -31,9 +34,11 @@ struct CompressSummary {
   std::vector<std::string> notes;  // vocab notes etc.
 };
 
-// Streams tensor by tensor; writes atomically.
+// Streams tensor by tensor; writes atomically. Scheme bitdelta needs `scales`
+// (tensor name -> fitted alpha, one per packed matrix; harness/train/bitdelta.hpp).
 CompressSummary write_packed_task_vector(const Checkpoint& base, const Checkpoint& expert, Compression compression,
-                                         const std::string& expert_name, const std::string& out_path);
+                                         const std::string& expert_name, const std::string& out_path,
+                                         const std::map<std::string, float>* scales = nullptr);
 
 // Opens a packed file as an expert for `base` (checks fingerprint and format).
 std::unique_ptr<ExpertSource> open_packed_task_vector(const std::string& path, const Checkpoint& base,

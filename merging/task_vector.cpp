@@ -197,6 +197,10 @@ class CheckpointExpert : public ExpertSource {
 
 std::unique_ptr<ExpertSource> expert_from_checkpoint(const std::string& name, std::shared_ptr<Checkpoint> ckpt,
                                                      Compression compression) {
+  if (compression.scheme == Scheme::BitDelta)
+    fail(ckpt->dir(), "expert '" + name + "': scheme bitdelta is not computed on the fly (its scales are fitted to the "
+                      "expert's logits); write a packed file with `bitmerge compress --position " +
+                      compression_name(compression) + " --calib FILE` and use that file");
   return std::make_unique<CheckpointExpert>(name, std::move(ckpt), compression);
 }
 

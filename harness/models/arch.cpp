@@ -105,8 +105,10 @@ bool position_covers(Position p, Role r) {
   return false;
 }
 
-const char* scheme_name(Scheme s) { return s == Scheme::Ternary ? "ternary" : "sign"; }
-std::vector<std::string> scheme_names() { return {"sign", "ternary"}; }
+const char* scheme_name(Scheme s) {
+  return s == Scheme::Ternary ? "ternary" : s == Scheme::BitDelta ? "bitdelta" : "sign";
+}
+std::vector<std::string> scheme_names() { return {"sign", "ternary", "bitdelta"}; }
 
 Compression parse_compression(const std::string& s, const std::string& where) {
   auto colon = s.find(':');
@@ -115,10 +117,11 @@ Compression parse_compression(const std::string& s, const std::string& where) {
   std::string scheme = s.substr(colon + 1), value;
   auto eq = scheme.find('=');
   if (eq != std::string::npos) value = scheme.substr(eq + 1), scheme = scheme.substr(0, eq);
-  const std::string forms = "; write POSITION, POSITION:sign or POSITION:ternary[=DENSITY] (e.g. attention:ternary=0.1)";
-  if (scheme == "sign" || scheme == "1bit") {
-    if (eq != std::string::npos) fail(where, "scheme sign takes no value ('" + s + "')" + forms);
-    c.scheme = Scheme::Sign;
+  const std::string forms =
+      "; write POSITION, POSITION:sign, POSITION:ternary[=DENSITY] (e.g. attention:ternary=0.1) or POSITION:bitdelta";
+  if (scheme == "sign" || scheme == "1bit" || scheme == "bitdelta") {
+    if (eq != std::string::npos) fail(where, "scheme " + scheme + " takes no value ('" + s + "')" + forms);
+    c.scheme = scheme == "bitdelta" ? Scheme::BitDelta : Scheme::Sign;
   } else if (scheme == "ternary") {
     c.scheme = Scheme::Ternary;
     if (eq != std::string::npos) {
@@ -146,6 +149,7 @@ std::string compression_name(const Compression& c) {
     }
     s += std::string(":ternary=") + b;
   }
+  if (c.scheme == Scheme::BitDelta) s += ":bitdelta";
   return s;
 }
 

@@ -34,7 +34,10 @@ bool position_covers(Position p, Role r);  // is a tensor of role r compressed a
 //   ternary  top-k sign in the style of ComPEFT: the `density` fraction of largest |delta|
 //            as alpha * sign(delta), 0 elsewhere, alpha = mean |delta| of the kept nonzero
 //            entries: 2-bit codes per entry + fp16 alpha
-enum class Scheme { Sign, Ternary };
+//   bitdelta BitDelta (Liu et al. 2024): alpha * sign(delta) with alpha fitted per matrix to the
+//            expert's logits on calibration text (harness/train/bitdelta.hpp, `bitmerge compress
+//            --calib`); stored as sign: 1 bit per entry + fp16 alpha. Only packed files carry it.
+enum class Scheme { Sign, Ternary, BitDelta };
 struct Compression {
   Position position = Position::None;
   Scheme scheme = Scheme::Sign;
@@ -42,7 +45,7 @@ struct Compression {
   Compression() = default;
   Compression(Position p) : position(p) {}  // NOLINT: a position alone is the paper's 1-bit scheme
   bool operator==(const Compression& o) const {
-    return position == o.position && scheme == o.scheme && (scheme == Scheme::Sign || density == o.density);
+    return position == o.position && scheme == o.scheme && (scheme != Scheme::Ternary || density == o.density);
   }
   bool operator!=(const Compression& o) const { return !(*this == o); }
 };
@@ -50,9 +53,9 @@ struct Compression {
 // position[:scheme[=density]]. Throws naming `where` with the accepted forms.
 Compression parse_compression(const std::string& s, const std::string& where);
 std::string compression_name(const Compression& c);  // parse_compression's inverse ("mlp:ternary=0.2")
-const char* scheme_name(Scheme s);                   // "sign" | "ternary"
+const char* scheme_name(Scheme s);                   // "sign" | "ternary" | "bitdelta"
 std::vector<std::string> scheme_names();
-// Storage of one compressed matrix of `numel` entries: sign ceil(numel/8) + 2
+// Storage of one compressed matrix of `numel` entries: sign and bitdelta ceil(numel/8) + 2
 // bytes, ternary ceil(numel/4) + 2 bytes (codes 2 bits each, fp16 alpha).
 uint64_t compressed_matrix_bytes(const Compression& c, int64_t numel);
 

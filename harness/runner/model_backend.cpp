@@ -19,7 +19,9 @@
 #include "harness/runner/cache.hpp"
 #include "harness/runner/router.hpp"
 #include "harness/runner/runner.hpp"
+#include "harness/train/bitdelta.hpp"
 #include "merging/api.hpp"
+#include "merging/packed_format.hpp"
 #include "merging/routed_bank.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/task.hpp"
@@ -62,6 +64,33 @@ EngineOptions engine_options(const Experiment& e) {
   return o;
 }
 
+// Scheme bitdelta (harness/train/bitdelta.hpp): the scales are fitted once per
+// expert and position on the family's calibration text, the expert's own
+// training corpus <data_dir>/corpus/<domain>.jsonl (64 rows x 128 tokens, the
+// default BitDeltaConfig), and kept as a packed file under <results_dir>/bitdelta/.
+std::string bitdelta_file(const Experiment& e, const std::string& x, const Compression& c) {
+  auto expert = Checkpoint::open(model_dir(e, x));
+  const std::string out = e.results_dir + "/bitdelta/" + x + "-" + position_name(c.position) + "-" +
+                          expert->fingerprint().substr(0, 12) + ".safetensors";
+  if (file_exists(out)) return out;
+  const std::string calib = family_data_dir(e.family) + "/corpus/" + e.family.expert(x)->domain + ".jsonl";
+  if (!file_exists(calib))
+    fail(e.file + ": expert " + x, "scheme bitdelta fits its scales on calibration text " + calib +
+                                       ", which is missing; use a family with a corpus (the mini family) or write the "
+                                       "file with `bitmerge compress --position " + compression_name(c) + " --calib FILE`");
+  auto base = Checkpoint::open(model_dir(e, "base"));
+  auto bm_ = Transformer::load(model_dir(e, "base"), torch::kCPU, torch::kFloat32);
+  auto em = Transformer::load(model_dir(e, x), torch::kCPU, torch::kFloat32);
+  auto tok = Tokenizer::load_from_model_dir(model_dir(e, "base"));
+  train::BitDeltaConfig cfg;
+  auto fit = train::fit_bitdelta_scales(*bm_, *em, c.position, train::calibration_rows(*tok, calib, 64, 128), cfg);
+  log_info("bitdelta " + x + " " + position_name(c.position) + ": logit MSE " + std::to_string(fit.loss_init) +
+           " (alpha = mean|delta|) -> " + std::to_string(fit.loss_final) + " on " + calib);
+  make_dirs(e.results_dir + "/bitdelta");
+  merging::write_packed_task_vector(*base, *expert, c, x, out, &fit.fitted);
+  return out;
+}
+
 // The merge that builds variant `v` (routed to `route` for routing / onebit).
 merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::string& route) {
   merging::MergeSpec s;
@@ -75,6 +104,7 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
     es.path = model_dir(e, x);
     std::string pos = v.kind == "compressed" ? v.position : (v.compress.count(x) ? v.compress.at(x) : "none");
     if (pos != "none") es.compress = parse_compression(pos, e.file + ": variants." + v.name);  // position[:scheme]
+    if (es.compress && es.compress->scheme == Scheme::BitDelta) es.path = bitdelta_file(e, x, *es.compress);
     s.experts.push_back(es);
   }
   if (v.kind == "expert" || v.kind == "compressed") {
