@@ -99,6 +99,29 @@ TEST(Configs, UnknownVariantKeyAndBadValues) {
   EXPECT_NE(msg.find("did you mean 'mlp'"), std::string::npos) << msg;
 }
 
+TEST(Configs, BenchmarksComeFromTheTaskRegistry) {
+  // Default: the paper's seven in table order, each routed to its task's domain;
+  // any registered benchmark is accepted, an unknown one is refused with a hint.
+  std::string tmp = bmtest::make_tmpdir("cfgbench");
+  bmtest::tiny_family(tmp);
+  std::string p = tmp + "/e.toml";
+  const std::string variant = "[[variants]]\nname = \"A\"\nkind = \"base\"\n";
+  bmtest::write(p, "name = \"x\"\nfamily = \"fam.toml\"\n" + variant);
+  Experiment e = load_experiment(p);
+  EXPECT_EQ(e.benchmarks, (std::vector<std::string>{"mmlu", "hellaswag", "truthfulqa", "gsm8k", "math", "mbpp", "humaneval"}));
+  EXPECT_EQ(e.router.domain_of.at("truthfulqa"), "chat");
+  EXPECT_EQ(e.router.domain_of.at("math"), "math");
+  EXPECT_EQ(e.router.domain_of.at("humaneval"), "code");
+  bmtest::write(p, "name = \"x\"\nfamily = \"fam.toml\"\nbenchmarks = [\"math500\", \"mbpp_sanitized\"]\n" + variant);
+  e = load_experiment(p);
+  EXPECT_EQ(e.router.domain_of.at("math500"), "math");
+  EXPECT_EQ(e.router.domain_of.at("mbpp_sanitized"), "code");
+  bmtest::write(p, "name = \"x\"\nfamily = \"fam.toml\"\nbenchmarks = [\"gsm8kk\"]\n" + variant);
+  std::string msg = error_of([&] { load_experiment(p); });
+  EXPECT_NE(msg.find("benchmarks"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'gsm8k'"), std::string::npos) << msg;
+}
+
 TEST(Configs, TomlSyntaxErrorGivesTheLine) {
   std::string tmp = bmtest::make_tmpdir("cfg3");
   std::string p = tmp + "/bad.toml";
