@@ -9,6 +9,28 @@
 namespace bm {
 using json = nlohmann::json;
 
+// The supported architectures: config.json's model_type and architectures[0].
+// The rest of an architecture is its tensor table (arch.cpp), shapes
+// (shapes.cpp) and forward (transformer.cpp).
+namespace {
+struct ArchitectureName {
+  const char* model_type;
+  const char* hf_class;
+};
+const ArchitectureName kArchitectures[] = {{"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"}};
+const ArchitectureName* find_architecture(const std::string& model_type) {
+  for (const auto& a : kArchitectures)
+    if (model_type == a.model_type) return &a;
+  return nullptr;
+}
+}  // namespace
+
+std::vector<std::string> model_types() {
+  std::vector<std::string> out;
+  for (const auto& a : kArchitectures) out.push_back(a.model_type);
+  return out;
+}
+
 ModelConfig ModelConfig::from_file(const std::string& path) {
   if (!file_exists(path))
     fail(path, "missing; a model directory needs the config.json of its Hugging Face checkpoint");
@@ -33,10 +55,16 @@ ModelConfig ModelConfig::from_json_text(const std::string& text, const std::stri
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
     c.architecture = j["architectures"][0].get<std::string>();
   c.model_type = j.value("model_type", std::string());
-  if (c.architecture.empty()) c.architecture = c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM";
-  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM")
-    fail(where, "architecture '" + c.architecture + "' is not supported (LlamaForCausalLM, MistralForCausalLM)");
-  if (c.model_type.empty()) c.model_type = c.architecture == "MistralForCausalLM" ? "mistral" : "llama";
+  const auto* by_type = find_architecture(c.model_type.empty() ? "llama" : c.model_type);
+  if (c.architecture.empty()) c.architecture = by_type ? by_type->hf_class : "LlamaForCausalLM";
+  const ArchitectureName* arch = nullptr;
+  std::string all;
+  for (const auto& a : kArchitectures) {
+    if (c.architecture == a.hf_class) arch = &a;
+    all += std::string(all.empty() ? "" : ", ") + a.hf_class;
+  }
+  if (!arch) fail(where, "architecture '" + c.architecture + "' is not supported (" + all + ")");
+  if (c.model_type.empty()) c.model_type = arch->model_type;
   c.vocab_size = need_int("vocab_size");
   c.hidden_size = need_int("hidden_size");
   c.intermediate_size = need_int("intermediate_size");

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace bm {
 
@@ -30,5 +31,8 @@ struct ModelConfig {
   std::string to_json_text() const;  // HF-compatible config.json
   int64_t parameter_count() const;   // analytic, from the sizes
 };
+
+// Supported architectures by config.json model_type ("llama", "mistral"): family files' `architecture`.
+std::vector<std::string> model_types();
 
 }  // namespace bm

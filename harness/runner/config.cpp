@@ -12,6 +12,7 @@
 #include "harness/core/fileio.hpp"
 #include "harness/core/strings.hpp"
 #include "harness/models/arch.hpp"
+#include "harness/models/model_config.hpp"
 #include "harness/report/claims.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/common/templates.hpp"
@@ -234,7 +235,7 @@ Family load_family(const std::string& path) {
   f.file = path;
   f.name = get_str(t, "name", path, "");
   f.architecture = get_str(t, "architecture", path, "", "llama");
-  check_choice(f.architecture, {"llama", "mistral"}, path, "architecture");
+  check_choice(f.architecture, bm::model_types(), path, "architecture");
   f.dtype = get_str(t, "dtype", path, "", "float16");
   check_choice(f.dtype, {"float16", "bfloat16", "float32"}, path, "dtype");
   f.models_dir_env = get_str(t, "models_dir_env", path, "", "BITMERGE_MODELS_DIR");
