@@ -280,7 +280,7 @@ std::string render_ablation_table(const ResultsView& v, Format f, const stats::P
   bool any_delta = false;
   for (auto& r : a.rows) any_delta |= r.se_method == "delta (independent)";
   if (any_delta) note << "; † = no per-item scores: delta method, the three cells' errors taken as independent";
-  note << ". Bits/param = the stored task vector (grid storage accounting, docs/storage.md: 1 bit/entry for sign, "
+  note << ". Bits/param = the stored task vector (grid storage accounting, docs/storage.md: 1 bit/entry for sign and bitdelta, "
           "2 for ternary, + one fp16 scale per matrix; embeddings, head and norms fp16) over all parameters; the full "
           "expert's delta is fp16 (16).";
   if (f == Format::Markdown) return os.str() + "\n" + note.str() + "\n";
