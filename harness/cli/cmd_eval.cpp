@@ -53,7 +53,8 @@ BM_COMMAND(eval, [](CLI::App& app) {
   auto o = std::make_shared<Opts>();
   sub->add_option("--model", o->model, "Model directory (config.json, safetensors, tokenizer.model)")->required();
   sub->add_option("--tasks", o->tasks,
-                  "Comma list: mmlu,hellaswag,truthfulqa,gsm8k,math,humaneval,mbpp (also math500, mbpp_sanitized; all = the seven)")
+                  "Comma list of " + bm::join(bm::task_names(), ",") + "; all = the paper's seven (" +
+                      bm::join(bm::paper_task_names(), ",") + ")")
       ->capture_default_str();
   sub->add_option("--data-dir", o->data_dir,
                   "Benchmark files (layout of shared/data/README.md). Default: $BITMERGE_DATA_DIR, else ../shared/data "
