@@ -14,7 +14,6 @@ namespace bm::runner {
 struct ModelShape {
   int64_t vocab_size = 0, hidden_size = 0, intermediate_size = 0, num_hidden_layers = 0;
   int64_t num_attention_heads = 0, num_key_value_heads = 0;
-  int64_t head_dim = 0;  // from config.json; 0 = hidden_size / num_attention_heads
   bool tie_word_embeddings = false;
   bool known() const { return hidden_size > 0; }
 };

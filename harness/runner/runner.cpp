@@ -290,7 +290,7 @@ std::string assemble_results(const Experiment& e, const std::vector<Cell>& cells
   out["schema_version"] = bm::report::kResultsSchemaVersion;
   out["experiment"] = {{"name", e.name}, {"title", e.title}, {"table", e.table}, {"family", e.family.name},
                        {"benchmarks", e.benchmarks}, {"best_within", e.best_within}, {"backend", e.backend}};
-  ParamCounts pc = param_counts(family_shape(e.family));
+  ParamCounts pc = family_param_counts(e.family);
   json vars = json::array();
   for (auto& v : e.variants) {
     json j = {{"name", v.name}, {"group", v.group}, {"kind", v.kind}};

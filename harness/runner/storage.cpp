@@ -14,27 +14,14 @@ ParamCounts param_counts(const ModelShape& s) {
   m.num_hidden_layers = s.num_hidden_layers;
   m.num_attention_heads = s.num_attention_heads;
   m.num_key_value_heads = s.num_key_value_heads;
-  m.head_dim = s.head_dim;  // 0 (a family's [shape]) = hidden / heads
-  m.tie_word_embeddings = s.tie_word_embeddings;
+  m.tie_word_embeddings = s.tie_word_embeddings;  // head_dim 0 = hidden / heads
   return bm::param_counts(m);
 }
 
-ModelShape family_shape(const Family& f) {
+ParamCounts family_param_counts(const Family& f) {
   std::string cfg = resolve_model_dir(f, f.base, repo_root()) + "/config.json";
-  if (bm::file_exists(cfg)) {
-    ModelConfig m = ModelConfig::from_file(cfg);
-    ModelShape s;
-    s.vocab_size = m.vocab_size;
-    s.hidden_size = m.hidden_size;
-    s.intermediate_size = m.intermediate_size;
-    s.num_hidden_layers = m.num_hidden_layers;
-    s.num_attention_heads = m.num_attention_heads;
-    s.num_key_value_heads = m.num_key_value_heads;
-    s.head_dim = m.head_dim;
-    s.tie_word_embeddings = m.tie_word_embeddings;
-    return s;
-  }
-  return f.shape;
+  if (bm::file_exists(cfg)) return bm::param_counts(ModelConfig::from_file(cfg));  // head_dim as configured
+  return param_counts(f.shape);
 }
 
 int64_t task_vector_bytes(const ParamCounts& c, const std::string& pos) {

@@ -20,8 +20,8 @@ namespace bm::runner {
 using bm::ParamCounts;  // harness/models/shapes.hpp: the architecture table's counts
 
 ParamCounts param_counts(const ModelShape& s);
-// Shape from the base's config.json when present, else the family's [shape].
-ModelShape family_shape(const Family& f);
+// From the base's config.json when present, else the family's [shape].
+ParamCounts family_param_counts(const Family& f);
 int64_t task_vector_bytes(const ParamCounts& c, const std::string& position);
 int64_t variant_storage_bytes(const Experiment& e, const Variant& v, const ParamCounts& c);
 
