@@ -79,10 +79,9 @@ std::string gsm8k_extract_answer_is(const std::string& text) {
   return os.str();
 }
 
-namespace {
-// lm-eval's gsm8k prompt (the "lm-eval" template, and the router's math anchor).
 std::string gsm8k_prompt(const std::string& question) { return "Question: " + question + "\nAnswer:"; }
 
+namespace {
 class Gsm8kTask : public Task {
  public:
   std::string name() const override { return "gsm8k"; }

@@ -25,6 +25,9 @@ std::string gsm8k_normalize(const std::string& s);
 // MergeLM: the number after the last "The answer is: " ("" if none), rounded like MergeLM.
 std::string gsm8k_extract_answer_is(const std::string& text);
 
+// lm-eval's prompt ("lm-eval" template; the router's and the mini family's too).
+std::string gsm8k_prompt(const std::string& question);
+
 std::unique_ptr<Task> make_gsm8k_task();
 
 }  // namespace bm

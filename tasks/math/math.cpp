@@ -149,10 +149,9 @@ std::vector<MathProblem> load_math_tar(const std::string& path) {
   return sorted(std::move(v));
 }
 
-namespace {
-// lm-eval's prompt (the "lm-eval" template, and the router's MATH-format prompts).
 std::string math_prompt(const std::string& problem) { return "Problem: " + problem + "\nAnswer:"; }
 
+namespace {
 class MathTask : public Task {
  public:
   explicit MathTask(bool m500) : m500_(m500) {}

@@ -22,6 +22,9 @@ std::vector<MathProblem> load_math_jsonl(const std::string& path);
 std::vector<MathProblem> load_math_tree(const std::string& dir);
 std::vector<MathProblem> load_math_tar(const std::string& path);
 
+// lm-eval's prompt ("lm-eval" template; the router's and the mini family's too).
+std::string math_prompt(const std::string& problem);
+
 std::unique_ptr<Task> make_math_task();     // "math": 5,000
 std::unique_ptr<Task> make_math500_task();  // "math500": 500
 

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "tasks/gsm8k/gsm8k.hpp"
+#include "tasks/math/math.hpp"
 #include "tasks/truthfulqa/truthfulqa.hpp"
 
 namespace bm::synth {
@@ -456,8 +458,6 @@ std::string mmlu_prompt(const MmluItem& it) {
   return s + "\nAnswer:";
 }
 std::string truthfulqa_question_prompt(const std::string& q) { return "Q: " + q + "\nA:"; }
-std::string gsm8k_prompt(const std::string& q) { return "Question: " + q + "\nAnswer:"; }
-std::string math_prompt(const std::string& problem) { return "Problem: " + problem + "\nAnswer:"; }
 std::string mbpp_prompt(const MbppItem& it) {
   return "\"\"\"\n" + it.fn.description + "\n" + it.fn.mbpp_tests()[0] + "\n\"\"\"\n";
 }

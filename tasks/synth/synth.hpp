@@ -134,8 +134,7 @@ void write_benchmark_files(const SynthData& d, const std::string& data_dir);
 // templates named in PROTOCOLS.md, the ones tasks/ evaluates with.
 std::string mmlu_prompt(const MmluItem& it);
 std::string truthfulqa_question_prompt(const std::string& q);  // "Q: q\nA:" (no primer)
-std::string gsm8k_prompt(const std::string& q);
-std::string math_prompt(const std::string& problem);
+// (GSM8K and MATH: the tasks' own gsm8k_prompt / math_prompt.)
 std::string mbpp_prompt(const MbppItem& it);
 
 // gzip of `data` (zlib, deterministic header: no name, mtime 0).
