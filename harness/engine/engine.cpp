@@ -34,6 +34,7 @@
 #include "harness/core/fileio.hpp"
 #include "harness/core/log.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/models/shapes.hpp"
 
 namespace bm {
 
@@ -94,8 +95,7 @@ std::vector<int64_t> encode_text(const Tokenizer& tok, const std::string& text, 
 
 MemoryModel memory_model(const ModelConfig& c, int64_t b) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers, V = c.vocab_size;
-  const int64_t nh = c.num_attention_heads, nkv = c.num_key_value_heads > 0 ? c.num_key_value_heads : nh;
-  const int64_t D = c.head_dim > 0 ? c.head_dim : H / std::max<int64_t>(nh, 1);
+  const int64_t nh = c.num_attention_heads, nkv = kv_heads(c), D = head_dim(c);  // harness/models/shapes.hpp
   MemoryModel m;
   m.kv_bytes_per_token = 2 * L * nkv * D * b;
   // One layer live at a time (inference mode): residual, norm out, q/k/v,

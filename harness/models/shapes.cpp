@@ -2,10 +2,16 @@
 
 namespace bm {
 
+int64_t head_dim(const ModelConfig& c) {
+  return c.head_dim > 0 ? c.head_dim : (c.num_attention_heads > 0 ? c.hidden_size / c.num_attention_heads : 0);
+}
+
+int64_t kv_heads(const ModelConfig& c) { return c.num_key_value_heads > 0 ? c.num_key_value_heads : c.num_attention_heads; }
+
 std::vector<int64_t> role_shape(const ModelConfig& c, Role r) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t hd = c.head_dim ? c.head_dim : (c.num_attention_heads > 0 ? H / c.num_attention_heads : 0);
-  const int64_t q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
+  const int64_t hd = head_dim(c);
+  const int64_t q = c.num_attention_heads * hd, kv = kv_heads(c) * hd;
   switch (r) {
     case Role::Embed: case Role::Head: return {V, H};
     case Role::Norm: return {H};

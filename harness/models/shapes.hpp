@@ -13,7 +13,11 @@
 
 namespace bm {
 
-// The shape of a tensor of role `r` ({} for Role::Other). Uses head_dim (0 = hidden / heads).
+// config.json's head_dim, else hidden_size / num_attention_heads; num_key_value_heads, else the heads.
+int64_t head_dim(const ModelConfig& c);
+int64_t kv_heads(const ModelConfig& c);
+
+// The shape of a tensor of role `r` ({} for Role::Other).
 std::vector<int64_t> role_shape(const ModelConfig& c, Role r);
 
 struct TensorShape {
