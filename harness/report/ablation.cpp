@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/core/error.hpp"
+#include "harness/core/strings.hpp"
 #include "tasks/common/task.hpp"
 
 namespace bm::report {
@@ -18,21 +19,8 @@ std::string fmt(double x, int prec = 2) {
   return b;
 }
 
-std::string latex_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '_' || c == '%' || c == '&' || c == '#' || c == '$') o += '\\';
-    o += c;
-  }
-  return o;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
+using bm::csv_field;
+using bm::latex_escape;
 
 std::optional<double> own_average(const Row& r, const std::vector<std::string>& own) {
   double s = 0;

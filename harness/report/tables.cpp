@@ -8,6 +8,7 @@
 #include "harness/core/error.hpp"
 #include "harness/report/ablation.hpp"
 #include "harness/report/paired.hpp"
+#include "harness/core/strings.hpp"
 #include "tasks/common/task.hpp"
 
 namespace bm::report {
@@ -46,21 +47,8 @@ std::vector<std::string> groups_in_order(const ResultsView& v) {
   return g;
 }
 
-std::string latex_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '_' || c == '%' || c == '&' || c == '#' || c == '$') o += '\\';
-    o += c;
-  }
-  return o;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
+using bm::csv_field;
+using bm::latex_escape;
 
 }  // namespace
 

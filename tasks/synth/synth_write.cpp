@@ -7,18 +7,14 @@
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "tasks/synth/synth.hpp"
+#include "harness/core/strings.hpp"
 
 namespace bm::synth {
 namespace {
 
 using ojson = nlohmann::ordered_json;
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
+using bm::csv_field;
 
 void write_mmlu(const std::vector<MmluItem>& items, const std::string& dir, const std::string& suffix) {
   make_dirs(dir);
