@@ -10,41 +10,6 @@
 #include "harness/report/results.hpp"
 #include "tests/runner/helpers.hpp"
 
-namespace {
-const char* kMakeFamily = R"PY(
-import sys, shutil, torch
-from transformers import LlamaConfig, LlamaForCausalLM
-out, tok = sys.argv[1], sys.argv[2]
-cfg = LlamaConfig(vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
-torch.manual_seed(0)
-base = LlamaForCausalLM(cfg)
-for name in ["base", "chat", "math", "code"]:
-    m = LlamaForCausalLM(cfg)
-    m.load_state_dict(base.state_dict())
-    if name != "base":
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(0.01 * torch.randn_like(p))
-    m.save_pretrained(f"{out}/{name}", safe_serialization=True)
-    shutil.copy(tok, f"{out}/{name}/tokenizer.model")
-)PY";
-
-const char* kFamily = R"(name = "tiny-llama"
-architecture = "llama"
-dtype = "float32"
-[base]
-path = "models/base"
-[experts.chat]
-path = "models/chat"
-[experts.math]
-path = "models/math"
-[experts.code]
-path = "models/code"
-)";
-
-}  // namespace
-
 // Scheme bitdelta through the grid: the runner fits the scales on the expert's
 // corpus/<domain>.jsonl, caches the packed file under <results_dir>/bitdelta/
 // (a second run fits nothing), and counts 1 bit per entry as sign; a family
@@ -56,9 +21,7 @@ TEST(GridMethods, BitDeltaThroughTheCli) {
   if (!bin || !bm::file_exists(bin)) GTEST_SKIP() << "bitmerge CLI not built (BITMERGE_BIN)";
   ASSERT_TRUE(py && data) << "ctest sets BITMERGE_TEST_PYTHON and BITMERGE_DATA_DIR";
   std::string tmp = bmtest::make_tmpdir("gridbitdelta");
-  bmtest::write(tmp + "/make.py", kMakeFamily);
-  auto mk = bmtest::run_cmd(std::string(py) + " " + tmp + "/make.py " + tmp + "/models " + data +
-                            "/tokenizers/llama2/tokenizer.model");
+  auto mk = bmtest::make_tiny_llama_family(tmp, py, data);
   ASSERT_EQ(mk.rc, 0) << mk.out;
   // Data dir: the shared MMLU (linked, not copied) and a math corpus for the calibration.
   bm::make_dirs(tmp + "/data/corpus");
@@ -68,8 +31,7 @@ TEST(GridMethods, BitDeltaThroughTheCli) {
     corpus += "{\"prompt\":\"Question: what is " + std::to_string(i) + " + 7?\\nAnswer:\",\"completion\":\" " +
               std::to_string(i + 7) + "\"}\n";
   bmtest::write(tmp + "/data/corpus/math.jsonl", corpus);
-  bmtest::write(tmp + "/fam.toml", std::string(kFamily) + "");
-  bmtest::write(tmp + "/famc.toml", "data_dir = \"" + tmp + "/data\"\n" + std::string(kFamily));
+  bmtest::write(tmp + "/famc.toml", "data_dir = \"" + tmp + "/data\"\n" + std::string(bmtest::kTinyLlamaFamily));
   const std::string variants =
       "[eval]\nlimit = 2\nmax_new_tokens = 4\nbatch_size = 2\n"
       "[[variants]]\nname = \"1bit-Math\"\nkind = \"compressed\"\nexpert = \"math\"\nposition = \"attention\"\n"

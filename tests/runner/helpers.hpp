@@ -40,6 +40,47 @@ inline std::string source_dir() {
   return s ? s : BITMERGE_SOURCE_DIR;
 }
 
+// A tiny random LLaMA family written by transformers (vocab 32000, hidden 32, 2 layers;
+// chat/math/code = base + 0.01 N(0,1) per parameter) into DIR/models, and DIR/fam.toml
+// (kTinyLlamaFamily) naming it. Returns the generator's run (rc 0 on success).
+inline const char* kTinyLlamaFamily = R"(name = "tiny-llama"
+architecture = "llama"
+dtype = "float32"
+[base]
+path = "models/base"
+[experts.chat]
+path = "models/chat"
+[experts.math]
+path = "models/math"
+[experts.code]
+path = "models/code"
+)";
+
+inline CmdResult make_tiny_llama_family(const std::string& dir, const std::string& python,
+                                        const std::string& data_dir) {
+  write(dir + "/make_family.py", R"PY(
+import sys, shutil, torch
+from transformers import LlamaConfig, LlamaForCausalLM
+out, tok = sys.argv[1], sys.argv[2]
+cfg = LlamaConfig(vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
+torch.manual_seed(0)
+base = LlamaForCausalLM(cfg)
+for name in ["base", "chat", "math", "code"]:
+    m = LlamaForCausalLM(cfg)
+    m.load_state_dict(base.state_dict())
+    if name != "base":
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+    m.save_pretrained(f"{out}/{name}", safe_serialization=True)
+    shutil.copy(tok, f"{out}/{name}/tokenizer.model")
+)PY");
+  write(dir + "/fam.toml", kTinyLlamaFamily);
+  return run_cmd(python + " " + dir + "/make_family.py " + dir + "/models " + data_dir +
+                 "/tokenizers/llama2/tokenizer.model");
+}
+
 // A tiny family whose models need not exist (synthetic backend).
 inline std::string tiny_family(const std::string& dir) {
   std::string p = dir + "/fam.toml";

@@ -10,27 +10,6 @@
 #include "harness/report/results.hpp"
 #include "tests/runner/helpers.hpp"
 
-namespace {
-const char* kMakeFamily = R"PY(
-import sys, shutil, torch
-from transformers import LlamaConfig, LlamaForCausalLM
-out, tok = sys.argv[1], sys.argv[2]
-cfg = LlamaConfig(vocab_size=32000, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
-torch.manual_seed(0)
-base = LlamaForCausalLM(cfg)
-for name in ["base", "chat", "math", "code"]:
-    m = LlamaForCausalLM(cfg)
-    m.load_state_dict(base.state_dict())
-    if name != "base":
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(0.01 * torch.randn_like(p))
-    m.save_pretrained(f"{out}/{name}", safe_serialization=True)
-    shutil.copy(tok, f"{out}/{name}/tokenizer.model")
-)PY";
-}  // namespace
-
 TEST(ModelBackend, TinyFamilyThroughTheCli) {
   const char* bin = std::getenv("BITMERGE_BIN");
   const char* py = std::getenv("BITMERGE_TEST_PYTHON");
@@ -38,22 +17,8 @@ TEST(ModelBackend, TinyFamilyThroughTheCli) {
   if (!bin || !bm::file_exists(bin)) GTEST_SKIP() << "bitmerge CLI not built (BITMERGE_BIN)";
   ASSERT_TRUE(py && data) << "ctest sets BITMERGE_TEST_PYTHON and BITMERGE_DATA_DIR";
   std::string tmp = bmtest::make_tmpdir("model");
-  bmtest::write(tmp + "/make.py", kMakeFamily);
-  auto mk = bmtest::run_cmd(std::string(py) + " " + tmp + "/make.py " + tmp + "/models " + data +
-                            "/tokenizers/llama2/tokenizer.model");
+  auto mk = bmtest::make_tiny_llama_family(tmp, py, data);
   ASSERT_EQ(mk.rc, 0) << mk.out;
-  bmtest::write(tmp + "/fam.toml", R"(name = "tiny-llama"
-architecture = "llama"
-dtype = "float32"
-[base]
-path = "models/base"
-[experts.chat]
-path = "models/chat"
-[experts.math]
-path = "models/math"
-[experts.code]
-path = "models/code"
-)");
   bmtest::write(tmp + "/exp.toml", "name = \"tiny\"\nfamily = \"fam.toml\"\nresults_dir = \"" + tmp +
                                        "/results\"\nbenchmarks = [\"mmlu\", \"gsm8k\"]\n" + R"(
 [eval]
