@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/hellaswag/hellaswag.hpp"
@@ -375,4 +376,30 @@ TEST(MiniSynth, EveryArithmeticStepIsExactAndInTheTable) {
       in_table += table.count(it->str()) > 0;
   EXPECT_GT(total, 0u);
   EXPECT_EQ(in_table, total) << "test steps missing from the pretraining table";
+}
+
+TEST(MiniSynth, CodeProblemsScaleWithCodeKMax) {
+  // 200 test items per benchmark need more code problems than the default
+  // k range (10 templates x k in 2..40 = 390) gives: a one-line error naming
+  // generator.code_k_max and the value to use; with it raised, 200 distinct
+  // HumanEval and MBPP-test problems, and the default leaves the cache key alone.
+  SynthConfig cfg = small_config();
+  cfg.n_test = 200;
+  try {
+    generate(cfg);
+    FAIL() << "n_test 200 with code_k_max 40 should be refused";
+  } catch (const bm::Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("generator.code_k_max"), std::string::npos) << m;
+    EXPECT_NE(m.find("at least 47"), std::string::npos) << m;
+  }
+  EXPECT_EQ(small_config().canonical_text().find("code_k_max"), std::string::npos);
+  cfg.code_k_max = 80;
+  EXPECT_NE(cfg.canonical_text().find("code_k_max=80"), std::string::npos);
+  cfg.countries = 100;
+  auto d = generate(cfg);
+  EXPECT_EQ(d.humaneval.size(), 200u);
+  std::set<std::string> names;
+  for (auto& f : d.humaneval) names.insert(f.name);
+  EXPECT_EQ(names.size(), 200u);
 }
