@@ -1,6 +1,6 @@
 // bitmerge data fetch | list: benchmark files from their public homes (or a
-// mirror), sha256-verified (table: harness/fetch/data_sources.cpp,
-// sources and licenses: docs/data-sources.md).
+// mirror), sha256-verified (table: each Task's data_sources(), assembled in
+// harness/fetch/data_sources.cpp; sources and licenses: docs/data-sources.md).
 #include <cstdio>
 #include <cstdlib>
 
@@ -38,7 +38,9 @@ BM_COMMAND(data, [](CLI::App& app) {
   };
   auto o = std::make_shared<FetchOpts>();
   auto* fetch = data->add_subcommand("fetch", "Download benchmark files from their public homes (or --mirror), verified");
-  fetch->add_option("--tasks", o->tasks, "Comma-separated: mmlu,hellaswag,truthfulqa,gsm8k,math,humaneval,mbpp,tokenizers or all")
+  std::string groups;
+  for (auto& g : bm::data_task_names()) groups += (groups.empty() ? "" : ",") + g;
+  fetch->add_option("--tasks", o->tasks, "Comma-separated: " + groups + " or all")
       ->delimiter(',')
       ->capture_default_str();
   fetch->add_option("--mirror", o->mirror,

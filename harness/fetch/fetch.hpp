@@ -47,13 +47,13 @@ std::string url_encode(const std::string& s, bool keep_slash = false);
 // ---- benchmark data ----
 
 struct DataFile {
-  std::string task;      // "mmlu", "humaneval", ... or "tokenizers"
+  std::string task;      // fetch group: the top folder of path ("mmlu", "truthfulqa", ...) or "tokenizers"
   std::string path;      // relative path under the data dir, e.g. "humaneval/HumanEval.jsonl.gz"
   std::string sha256;
   std::string url;       // public home (raw file at a pinned commit); "" = derived file, mirror only
 };
 
-// The built-in table (mirrors shared/data/README.md and SHA256SUMS).
+// The table: every Task's data_sources() (tasks/common/task.hpp), then the tokenizers.
 const std::vector<DataFile>& data_files();
 std::vector<std::string> data_task_names();  // every task in the table, in table order
 

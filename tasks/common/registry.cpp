@@ -63,6 +63,25 @@ std::unique_ptr<Task> make_task(const std::string& name) {
   fail("task '" + name + "'", "unknown benchmark" + did_you_mean(name, task_names()) + "; known: " + all);
 }
 
+std::vector<DataSource> all_data_sources() {
+  std::vector<DataSource> out;
+  std::vector<std::string> owner;  // the task that declared out[i] first
+  for (const auto& e : kTasks) {
+    for (auto& d : e.make()->data_sources()) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const DataSource& x) { return x.path == d.path; });
+      if (it == out.end()) {
+        out.push_back(d);
+        owner.push_back(e.name);
+      } else if (it->sha256 != d.sha256 || it->url != d.url) {
+        fail("task " + std::string(e.name) + ": data file " + d.path,
+             "declared by " + owner[static_cast<size_t>(it - out.begin())] +
+                 " with another sha256 or url; one file has one sha256 and home: make the data_sources() agree");
+      }
+    }
+  }
+  return out;
+}
+
 std::string resolve_template(const Task& task, const std::string& requested) {
   auto t = task.templates();
   if (requested.empty() || requested == "default") return t.front();

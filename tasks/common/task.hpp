@@ -29,6 +29,15 @@ struct Sample {
 nlohmann::json sample_to_json(const Sample& s);
 Sample sample_from_json(const nlohmann::json& j);  // throws bm::Error on a malformed record
 
+// A file of a benchmark as `bitmerge data fetch` gets it: its path under the
+// data directory (shared/data layout; the top folder is the fetch group,
+// `--tasks <folder>`), its sha256 and its public home.
+struct DataSource {
+  std::string path;    // "gsm8k/test.jsonl"
+  std::string sha256;  // lower-case hex, as in shared/data/SHA256SUMS
+  std::string url;     // raw file at a pinned commit; "" = derived file (fetched from a --mirror only)
+};
+
 struct RunContext {
   std::string template_name;              // already validated for the task
   SandboxOptions sandbox;
@@ -69,6 +78,10 @@ class Task {
   // Reads the data files under data_dir (throws bm::Error naming the path).
   virtual void load(const std::string& data_dir) = 0;
   virtual std::vector<std::string> data_files() const = 0;  // paths read by load()
+  // The files that load() and router_prompts() read in the shared/data layout,
+  // with sha256 and public home: `bitmerge data fetch` and `data list` ask the
+  // registry (all_data_sources()), so a new benchmark declares its files here.
+  virtual std::vector<DataSource> data_sources() const = 0;
   virtual std::string data_format() const { return ""; }
   virtual size_t size() const = 0;
   virtual std::string item_id(size_t i) const = 0;
@@ -86,6 +99,10 @@ std::unique_ptr<Task> make_task(const std::string& name);  // throws with did-yo
 std::unique_ptr<Task> find_task(const std::string& name);  // nullptr when unknown
 // The domains of the paper's benchmarks, in order of first appearance ("chat", "math", "code").
 std::vector<std::string> task_domains();
+
+// Every registered task's data_sources(), in registry order, each path once
+// (tasks that share a file must declare the same sha256 and url; throws otherwise).
+std::vector<DataSource> all_data_sources();
 
 // Template check: returns the template to use for `task` given an override
 // ("" = default); throws naming the valid ones.

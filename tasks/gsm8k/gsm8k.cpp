@@ -113,6 +113,15 @@ class Gsm8kTask : public Task {
     items_ = load_gsm8k(path_);
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  std::vector<DataSource> data_sources() const override {
+    return {
+      {"gsm8k/test.jsonl",
+       "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14",
+       "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/test.jsonl"},
+      {"gsm8k/train.jsonl",
+       "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465",
+       "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/train.jsonl"}};
+  }
   std::string data_format() const override { return "jsonl"; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return std::to_string(items_[i].index); }

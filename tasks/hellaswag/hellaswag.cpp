@@ -126,6 +126,13 @@ class HellaswagTask : public Task {
     items_ = load_hellaswag_text(path_);
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  // The 6-line text extraction of rowanz hellaswag_val.jsonl (derived: docs/data-sources.md).
+  std::vector<DataSource> data_sources() const override {
+    return {
+      {"hellaswag/hellaswag_val_full.txt.gz",
+       "8a5e3d39844938323f7a3d2b1e0c6162faf3f3f35396ccd67324aa2f4cae5a7b",
+       ""}};
+  }
   std::string data_format() const override { return format_; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return std::to_string(items_[i].index); }

@@ -52,6 +52,12 @@ class HumanevalTask : public Task {
     items_ = load_humaneval(path_);
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  std::vector<DataSource> data_sources() const override {
+    return {
+      {"humaneval/HumanEval.jsonl.gz",
+       "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+       "https://raw.githubusercontent.com/openai/human-eval/6d43fb980f9fee3c892a914eda09951f772ad10d/data/HumanEval.jsonl.gz"}};
+  }
   std::string data_format() const override { return "jsonl"; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return items_[i].task_id; }

@@ -199,6 +199,21 @@ class MathTask : public Task {
     }
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  // MATH_test.jsonl / .tar.gz: the hendrycks test split repacked (derived: docs/data-sources.md).
+  std::vector<DataSource> data_sources() const override {
+    if (m500_)
+      return {
+          {"math/math500_test.jsonl",
+           "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132",
+           "https://raw.githubusercontent.com/MobileLLM/BudgetThinker/f0466b9d37595f46603387baa5930e312fefb7f5/evaluation/data/math500/test_ori.jsonl"}};
+    return {
+      {"math/MATH_test.jsonl",
+       "9235b7d073aeaab9143f960cc15b896295598edbecfe615a8e9da92bce713c2c",
+       ""},
+      {"math/MATH_test.tar.gz",
+       "b21e76163635a0bc037356d7944531b1ba154577a939a920932c87feb766db7b",
+       ""}};
+  }
   std::string data_format() const override { return format_; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return items_[i].unique_id; }

@@ -118,6 +118,21 @@ class MbppTask : public Task {
     }
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  // mbpp.jsonl also for the sanitized task: its router prompts (601..974) come from there.
+  std::vector<DataSource> data_sources() const override {
+    if (sanitized_)
+      return {
+          {"mbpp/sanitized-mbpp.json",
+           "7fec016546acaee11dbe14f9f0bb670e59f41919f7b522a59fba34871da78551",
+           "https://raw.githubusercontent.com/patdfb/TPC-EES/30c8c572bfcd0fc5fa537210710d7fde134e4868/mbpp/sanitized-mbpp.json"},
+          {"mbpp/mbpp.jsonl",
+           "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
+           "https://raw.githubusercontent.com/patdfb/TPC-EES/30c8c572bfcd0fc5fa537210710d7fde134e4868/mbpp/mbpp.jsonl"}};
+    return {
+      {"mbpp/mbpp.jsonl",
+       "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
+       "https://raw.githubusercontent.com/patdfb/TPC-EES/30c8c572bfcd0fc5fa537210710d7fde134e4868/mbpp/mbpp.jsonl"}};
+  }
   std::string data_format() const override { return sanitized_ ? "sanitized-json" : "jsonl"; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return std::to_string(items_[i].task_id); }

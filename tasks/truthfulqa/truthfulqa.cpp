@@ -109,6 +109,23 @@ class TruthfulqaTask : public Task {
     items_ = load_truthfulqa_mc(path_);
   }
   std::vector<std::string> data_files() const override { return {path_}; }
+  std::vector<DataSource> data_sources() const override {
+    if (v0_)
+      return {
+          {"truthfulqa/v0/TruthfulQA.csv",
+           "f4fcc4a841d4474c46a4719c295c6df5f12eef14c187fbb9637a29e70d9ece00",
+           "https://raw.githubusercontent.com/SimarBhatiaSB7/TruthX/9f9e3d00dd0114d8adda7a86757f01671be59d5f/TruthfulQA/data/v0/TruthfulQA.csv"},
+          {"truthfulqa/v0/mc_task.json",
+           "131e6f4156297bee09b38279e2fa847e4359c200504eca99ea3fab4b2d3a6144",
+           "https://raw.githubusercontent.com/SimarBhatiaSB7/TruthX/9f9e3d00dd0114d8adda7a86757f01671be59d5f/TruthfulQA/data/v0/mc_task.json"}};
+    return {
+      {"truthfulqa/TruthfulQA.csv",
+       "967b82fb1fb6274e4971c6c80caa9d04f844c512b1033c146f26c78270cd384b",
+       "https://raw.githubusercontent.com/SimarBhatiaSB7/TruthX/9f9e3d00dd0114d8adda7a86757f01671be59d5f/TruthfulQA/TruthfulQA.csv"},
+      {"truthfulqa/mc_task.json",
+       "75b84d5cc8f0e287c055db1857808e734ea53ade8ee68aad2d007f38896330a8",
+       "https://raw.githubusercontent.com/SimarBhatiaSB7/TruthX/9f9e3d00dd0114d8adda7a86757f01671be59d5f/TruthfulQA/data/mc_task.json"}};
+  }
   std::string data_format() const override { return "mc_task.json"; }
   size_t size() const override { return items_.size(); }
   std::string item_id(size_t i) const override { return std::to_string(items_[i].index); }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
 #include "harness/core/strings.hpp"
 #include "oracle.hpp"
 #include "tasks/common/task.hpp"
@@ -66,4 +67,38 @@ TEST(TaskRegistry, RouterPromptsFromSplitsThatAreNotEvaluated) {
   for (const char* n : {"mmlu", "gsm8k", "mbpp"}) EXPECT_THROW(bm::make_task(n)->router_prompts(empty), bm::Error) << n;
   for (const char* n : {"hellaswag", "truthfulqa", "math", "humaneval"})
     EXPECT_TRUE(bm::make_task(n)->router_prompts(empty).empty()) << n;
+}
+
+// Each task declares the files it reads (Task::data_sources): what `bitmerge
+// data fetch` gets, so a new benchmark touches no table outside its folder.
+TEST(TaskRegistry, DataSourcesAreTheFilesTheTaskReads) {
+  const std::string d = data_dir();
+  std::set<std::string> all;
+  for (const auto& s : bm::all_data_sources()) EXPECT_TRUE(all.insert(s.path).second) << "listed twice: " << s.path;
+  EXPECT_EQ(all.size(), 127u) << "the benchmark files of shared/data/SHA256SUMS (129 with the two tokenizers)";
+  for (const auto& name : bm::task_names()) {
+    auto t = bm::make_task(name);
+    auto src = t->data_sources();
+    ASSERT_FALSE(src.empty()) << name;
+    std::set<std::string> declared;
+    for (const auto& s : src) {
+      declared.insert(s.path);
+      EXPECT_TRUE(all.count(s.path)) << name << ": " << s.path;
+      EXPECT_EQ(s.sha256, bm::sha256_file(d + "/" + s.path)) << name << ": " << s.path;
+      EXPECT_TRUE(s.url.empty() || bm::starts_with(s.url, "https://raw.githubusercontent.com/")) << s.url;
+    }
+    t->load(d);
+    for (const auto& f : t->data_files())
+      EXPECT_TRUE(declared.count(bm::relative_to(f, d))) << name << " reads " << f << " but does not declare it";
+  }
+  // Router prompts come from declared files too (MMLU dev, GSM8K train, MBPP 601..974).
+  auto has = [&](const std::string& task, const std::string& path) {
+    for (const auto& s : bm::make_task(task)->data_sources())
+      if (s.path == path) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("mmlu", "mmlu/dev/abstract_algebra_dev.csv"));
+  EXPECT_TRUE(has("gsm8k", "gsm8k/train.jsonl"));
+  EXPECT_TRUE(has("mbpp_sanitized", "mbpp/mbpp.jsonl"));
+  EXPECT_FALSE(has("truthfulqa", "truthfulqa/v0/mc_task.json")) << "truthfulqa_v0's file";
 }
