@@ -191,6 +191,12 @@ std::vector<std::string> Family::expert_names() const {
   return v;
 }
 
+std::map<std::string, std::string> task_option_defaults() {
+  std::map<std::string, std::string> d;
+  for (auto& o : bm::all_task_options()) d[o.key] = o.default_value;
+  return d;
+}
+
 const Variant* Experiment::variant(const std::string& n) const {
   for (auto& v : variants)
     if (v.name == n) return &v;
@@ -401,22 +407,21 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
   e.best_within = get_str(t, "best_within", file, "", "");
   e.results_dir = get_str(t, "results_dir", file, "", "");
   if (auto* ev = get_table(t, "eval", file, "")) {
-    check_keys(*ev, {"add_bos", "limit", "max_new_tokens", "batch_size", "truthfulqa_metric", "hellaswag_metric",
-                     "gsm8k_prompt", "math_subset", "template_mode"},
-               file, "eval.");
+    // The runner's own keys, then each benchmark's options (Task::options(): names, values, defaults).
+    std::vector<std::string> eval_keys = {"add_bos", "limit", "max_new_tokens", "batch_size", "template_mode"};
+    const std::vector<bm::TaskOption> options = bm::all_task_options();
+    for (auto& o : options) eval_keys.push_back(o.key);
+    check_keys(*ev, eval_keys, file, "eval.");
     auto& s = e.eval;
     if (ev->get("add_bos")) s.add_bos = get_bool(*ev, "add_bos", file, "eval.", false);
     s.limit = get_int(*ev, "limit", file, "eval.", s.limit);
     s.max_new_tokens = get_int(*ev, "max_new_tokens", file, "eval.", s.max_new_tokens);
     s.batch_size = get_int(*ev, "batch_size", file, "eval.", s.batch_size);
-    s.truthfulqa_metric = get_str(*ev, "truthfulqa_metric", file, "eval.", s.truthfulqa_metric);
-    check_choice(s.truthfulqa_metric, {"mc1", "mc2"}, file, "eval.truthfulqa_metric");
-    s.hellaswag_metric = get_str(*ev, "hellaswag_metric", file, "eval.", s.hellaswag_metric);
-    check_choice(s.hellaswag_metric, {"acc", "acc_norm"}, file, "eval.hellaswag_metric");
-    s.gsm8k_prompt = get_str(*ev, "gsm8k_prompt", file, "eval.", s.gsm8k_prompt);
-    check_choice(s.gsm8k_prompt, {"lm-eval", "mergelm"}, file, "eval.gsm8k_prompt");
-    s.math_subset = get_str(*ev, "math_subset", file, "eval.", s.math_subset);
-    check_choice(s.math_subset, {"full", "math500"}, file, "eval.math_subset");
+    for (auto& o : options) {
+      std::string& v = s.task_options[o.key];
+      v = get_str(*ev, o.key, file, "eval.", o.default_value);
+      check_choice(v, o.values, file, "eval." + o.key);
+    }
     s.template_mode = get_str(*ev, "template_mode", file, "eval.", s.template_mode);
     check_choice(s.template_mode, {"none", "per-expert"}, file, "eval.template_mode");
     if (s.limit < 0) key_fail(file, "eval.limit", "must be >= 0 (0 = all items)");

@@ -83,6 +83,9 @@ struct RouterSettings {
   std::map<std::string, std::string> domain_of;  // benchmark -> domain label for oracle / accuracy
 };
 
+// Every task option's key -> its default (the registry's Task::options()).
+std::map<std::string, std::string> task_option_defaults();
+
 struct EvalSettings {
   // BOS before text requests: set = explicit ([eval] add_bos); unset = the
   // family base's tokenizer_config.json add_bos_token as lm-eval 0.4.x does
@@ -91,10 +94,9 @@ struct EvalSettings {
   int64_t limit = 0;           // first N items per benchmark (0 = all)
   int64_t max_new_tokens = 512;
   int64_t batch_size = 0;      // 0 = auto (GPU memory plan; fixed on CPU). Not part of the cell key: must not change scores
-  std::string truthfulqa_metric = "mc2";
-  std::string hellaswag_metric = "acc_norm";
-  std::string gsm8k_prompt = "lm-eval";
-  std::string math_subset = "full";  // full | math500
+  // The tasks' own options (Task::options(), tasks/): [eval] <key> -> value,
+  // every registered option present (its default unless the file sets it).
+  std::map<std::string, std::string> task_options = task_option_defaults();
   std::string template_mode = "none";  // none | per-expert (the family's per-expert templates)
 };
 

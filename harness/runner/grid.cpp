@@ -113,6 +113,10 @@ std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
   const auto& ev = e.eval;
   const BosDecision bos = eval_add_bos(e);
   const nlohmann::json bos_key = bos.resolved ? nlohmann::json(bos.add_bos) : nlohmann::json("tokenizer_config.json");
+  const std::vector<bm::TaskOption> options = bm::all_task_options();
+  std::map<std::string, std::set<std::string>> own_options;  // benchmark -> its option keys
+  for (auto& b : e.benchmarks)
+    for (auto& o : bm::make_task(b)->options()) own_options[b].insert(o.key);
   for (size_t vi = 0; vi < e.variants.size(); ++vi) {
     const Variant& v = e.variants[vi];
     nlohmann::json vs = variant_spec(e, v, fp);
@@ -130,12 +134,12 @@ std::vector<Cell> expand_cells(const Experiment& e, bool fp) {
                  {{"add_bos", bos_key},
                   {"limit", ev.limit},
                   {"max_new_tokens", ev.max_new_tokens},
-                  {"truthfulqa_metric", ev.truthfulqa_metric},
-                  {"hellaswag_metric", ev.hellaswag_metric},
-                  {"gsm8k_prompt", ev.gsm8k_prompt},
-                  {"math_subset", ev.math_subset},
                   {"seed", e.seed},
                   {"backend", e.backend}}}};
+      // The tasks' options (Task::options()): each in its own benchmark's cells,
+      // and the four older than per-task options in every cell (their keys unchanged).
+      for (auto& o : options)
+        if (o.in_every_cell_key || own_options[b].count(o.key)) c.spec["settings"][o.key] = ev.task_options.at(o.key);
       // Chat formats as the repos' chat_template / cards give them (BOS text, strip;
       // issue 15): cells of a per-expert template run before that are not reused.
       if (c.spec["template"] != "none") c.spec["template_rev"] = 2;

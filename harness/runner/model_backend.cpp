@@ -40,8 +40,11 @@ std::string model_dir(const Experiment& e, const std::string& name) {
   return resolve_model_dir(e.family, m, repo_root());
 }
 
+// The registered task that evaluates `bench`: its own, or the one a Subset option picks (math_subset).
 std::string task_name(const Experiment& e, const std::string& bench) {
-  return bench == "math" && e.eval.math_subset == "math500" ? "math500" : bench;
+  for (auto& o : make_task(bench)->options())
+    if (o.effect == TaskOption::Effect::Subset) return o.subset_tasks.at(e.eval.task_options.at(o.key));
+  return bench;
 }
 
 EvalOptions eval_options(const Experiment& e, const std::string& tmpl) {
@@ -51,6 +54,11 @@ EvalOptions eval_options(const Experiment& e, const std::string& tmpl) {
   o.max_new_tokens = e.eval.max_new_tokens;
   o.progress = true;
   if (tmpl != "none" && tmpl.rfind("routed(", 0) != 0) o.templates["*"] = tmpl;
+  // Without an experiment template, a benchmark's Template option (gsm8k_prompt) picks its prompt.
+  if (tmpl == "none")
+    for (auto& b : e.benchmarks)
+      for (auto& opt : make_task(b)->options())
+        if (opt.effect == TaskOption::Effect::Template) o.templates[task_name(e, b)] = e.eval.task_options.at(opt.key);
   return o;
 }
 
@@ -217,8 +225,9 @@ class BankedModel {
 CellOutcome outcome_of(const Experiment& e, const std::string& bench, const TaskResult& r) {
   CellOutcome o;
   std::string metric = r.headline_metric;
-  if (bench == "hellaswag" && r.metrics.contains(e.eval.hellaswag_metric)) metric = e.eval.hellaswag_metric;
-  if (bench == "truthfulqa" && r.metrics.contains(e.eval.truthfulqa_metric)) metric = e.eval.truthfulqa_metric;
+  for (auto& opt : make_task(bench)->options())  // hellaswag_metric, truthfulqa_metric
+    if (opt.effect == TaskOption::Effect::Metric && r.metrics.contains(e.eval.task_options.at(opt.key)))
+      metric = e.eval.task_options.at(opt.key);
   if (!r.metrics.contains(metric))
     bm::fail(bench, "task result has no metric '" + metric + "'; check the task's metric names");
   o.metric = metric;

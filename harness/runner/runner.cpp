@@ -219,21 +219,21 @@ nlohmann::json resolved_config(const Experiment& e) {
   };
   json experts = json::array();
   for (auto& x : e.family.experts) experts.push_back(model(x));
-  return {{"file", e.file},
+  json out = {{"file", e.file},
           {"name", e.name},
           {"family", {{"file", e.family.file}, {"name", e.family.name}, {"dtype", e.family.dtype},
                       {"base", model(e.family.base)}, {"experts", experts}}},
           {"benchmarks", e.benchmarks},
           {"eval", {{"add_bos", e.eval.add_bos ? json(*e.eval.add_bos) : json(nullptr)}, {"limit", e.eval.limit}, {"max_new_tokens", e.eval.max_new_tokens},
-                    {"batch_size", e.eval.batch_size}, {"truthfulqa_metric", e.eval.truthfulqa_metric},
-                    {"hellaswag_metric", e.eval.hellaswag_metric}, {"gsm8k_prompt", e.eval.gsm8k_prompt},
-                    {"math_subset", e.eval.math_subset}, {"template_mode", e.eval.template_mode}}},
+                    {"batch_size", e.eval.batch_size}, {"template_mode", e.eval.template_mode}}},
           {"router", {{"mode", e.router.mode}, {"layer", e.router.layer}, {"hidden", e.router.hidden},
                       {"epochs", e.router.epochs}, {"train_per_domain", e.router.train_per_domain},
                       {"lr", e.router.lr}, {"domain_of", e.router.domain_of}}},
           {"seed", e.seed},
           {"backend", e.backend},
           {"variants", vars}};
+  for (auto& [k, v] : e.eval.task_options) out["eval"][k] = v;  // the tasks' options (Task::options())
+  return out;
 }
 
 nlohmann::json base_provenance(const Experiment& e) {

@@ -82,6 +82,21 @@ std::vector<DataSource> all_data_sources() {
   return out;
 }
 
+std::vector<TaskOption> all_task_options() {
+  std::vector<TaskOption> out;
+  std::vector<std::string> owner;
+  for (const auto& e : kTasks)
+    for (auto& o : e.make()->options()) {
+      for (size_t i = 0; i < out.size(); ++i)
+        if (out[i].key == o.key)
+          fail("task " + std::string(e.name) + ": option " + o.key,
+               "already an option of " + owner[i] + "; name a task's options <task>_<what>");
+      out.push_back(o);
+      owner.push_back(e.name);
+    }
+  return out;
+}
+
 std::string resolve_template(const Task& task, const std::string& requested) {
   auto t = task.templates();
   if (requested.empty() || requested == "default") return t.front();

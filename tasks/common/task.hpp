@@ -38,6 +38,26 @@ struct DataSource {
   std::string url;     // raw file at a pinned commit; "" = derived file (fetched from a --mirror only)
 };
 
+// An evaluation option of a task, set per experiment as `[eval] <key> =
+// "<value>"` (harness/runner/config.cpp validates it against this; the value
+// is part of the cell key). The runner applies it by its effect and keeps no
+// per-benchmark switches.
+struct TaskOption {
+  enum class Effect {
+    Metric,    // the value is the metric the benchmark's cells report (one of metric_names())
+    Subset,    // the value picks the registered task that evaluates the benchmark (subset_tasks)
+    Template,  // the value is the prompt template when the experiment gives none (template_mode "none")
+  };
+  std::string key;                  // "<task>_<what>", e.g. "hellaswag_metric"; unique over the registry
+  std::vector<std::string> values;  // the allowed values, in the order an error lists them
+  std::string default_value;
+  Effect effect = Effect::Metric;
+  std::map<std::string, std::string> subset_tasks;  // Subset: value -> task name
+  // In the key of every cell, not only this benchmark's: true only for the four
+  // options older than Task::options(), so that cached cells keep their keys.
+  bool in_every_cell_key = false;
+};
+
 struct RunContext {
   std::string template_name;              // already validated for the task
   SandboxOptions sandbox;
@@ -75,6 +95,9 @@ class Task {
     return {};
   }
 
+  // Per-experiment options of this benchmark (TaskOption); {} when it has none.
+  virtual std::vector<TaskOption> options() const { return {}; }
+
   // Reads the data files under data_dir (throws bm::Error naming the path).
   virtual void load(const std::string& data_dir) = 0;
   virtual std::vector<std::string> data_files() const = 0;  // paths read by load()
@@ -103,6 +126,10 @@ std::vector<std::string> task_domains();
 // Every registered task's data_sources(), in registry order, each path once
 // (tasks that share a file must declare the same sha256 and url; throws otherwise).
 std::vector<DataSource> all_data_sources();
+
+// Every registered task's options(), in registry order (throws when two tasks
+// declare one key).
+std::vector<TaskOption> all_task_options();
 
 // Template check: returns the template to use for `task` given an override
 // ("" = default); throws naming the valid ones.

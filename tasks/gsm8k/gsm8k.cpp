@@ -103,6 +103,15 @@ class Gsm8kTask : public Task {
     return {"exact_match,flexible-extract", "exact_match,strict-match", "exact_match,answer-is"};
   }
   std::string headline_metric() const override { return "exact_match,flexible-extract"; }
+  std::vector<TaskOption> options() const override {
+    TaskOption o;
+    o.key = "gsm8k_prompt";  // lm-eval's "Question: ... Answer:" or MergeLM's Alpaca prompt
+    o.values = {"lm-eval", "mergelm"};
+    o.default_value = "lm-eval";
+    o.effect = TaskOption::Effect::Template;
+    o.in_every_cell_key = true;
+    return {o};
+  }
   std::string headline_note() const override {
     return "exact match of the last number (lm-eval flexible-extract); strict-match (#### N) and MergeLM's "
            "'The answer is: N' reported too";

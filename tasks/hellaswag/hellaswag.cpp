@@ -106,6 +106,15 @@ class HellaswagTask : public Task {
   std::string version() const override { return "hellaswag-1"; }
   std::vector<std::string> metric_names() const override { return {"acc_norm", "acc"}; }
   std::string headline_metric() const override { return "acc_norm"; }
+  std::vector<TaskOption> options() const override {
+    TaskOption o;
+    o.key = "hellaswag_metric";  // the score of a cell: length-normalised or raw log-likelihood
+    o.values = {"acc", "acc_norm"};
+    o.default_value = "acc_norm";
+    o.effect = TaskOption::Effect::Metric;
+    o.in_every_cell_key = true;
+    return {o};
+  }
   std::string headline_note() const override {
     return format_ == "text6" ? "acc_norm; context from the 6-line text extraction (ctx_b capitalization guessed)"
                               : "acc_norm";

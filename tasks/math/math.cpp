@@ -171,6 +171,17 @@ class MathTask : public Task {
   std::string version() const override { return m500_ ? "math500-1" : "math-1"; }
   std::vector<std::string> metric_names() const override { return {"exact_match"}; }
   std::string headline_metric() const override { return "exact_match"; }
+  std::vector<TaskOption> options() const override {
+    if (m500_) return {};
+    TaskOption o;
+    o.key = "math_subset";  // the full test split (5,000) or MATH-500
+    o.values = {"full", "math500"};
+    o.default_value = "full";
+    o.effect = TaskOption::Effect::Subset;
+    o.subset_tasks = {{"full", "math"}, {"math500", "math500"}};
+    o.in_every_cell_key = true;
+    return {o};
+  }
   std::string headline_note() const override {
     return "answer = last \\boxed{}, else after 'The answer is', else last $...$; equivalence = lm-eval "
            "hendrycks_math is_equiv (strip_string)";

@@ -99,6 +99,16 @@ class TruthfulqaTask : public Task {
   std::string version() const override { return v0_ ? "truthfulqa_v0-1" : "truthfulqa-1"; }
   std::vector<std::string> metric_names() const override { return {"mc2", "mc1"}; }
   std::string headline_metric() const override { return "mc2"; }
+  std::vector<TaskOption> options() const override {
+    if (v0_) return {};
+    TaskOption o;
+    o.key = "truthfulqa_metric";  // the score of a cell
+    o.values = {"mc1", "mc2"};
+    o.default_value = "mc2";
+    o.effect = TaskOption::Effect::Metric;
+    o.in_every_cell_key = true;
+    return {o};
+  }
   std::string headline_note() const override {
     return "MC2 (normalised probability mass on the true answers) is the headline; MC1 reported too";
   }

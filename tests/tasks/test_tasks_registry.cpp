@@ -3,6 +3,7 @@
 // training prompts; runner, report and router ask it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "harness/core/error.hpp"
@@ -101,4 +102,38 @@ TEST(TaskRegistry, DataSourcesAreTheFilesTheTaskReads) {
   EXPECT_TRUE(has("gsm8k", "gsm8k/train.jsonl"));
   EXPECT_TRUE(has("mbpp_sanitized", "mbpp/mbpp.jsonl"));
   EXPECT_FALSE(has("truthfulqa", "truthfulqa/v0/mc_task.json")) << "truthfulqa_v0's file";
+}
+
+// A task's eval options (Task::options()) are consistent with the task itself:
+// the runner applies them by effect and keeps no per-benchmark switch.
+TEST(TaskRegistry, OptionsAreConsistentWithTheirTask) {
+  std::set<std::string> keys;
+  for (const auto& name : bm::task_names()) {
+    auto t = bm::make_task(name);
+    for (const auto& o : t->options()) {
+      SCOPED_TRACE(name + ": " + o.key);
+      EXPECT_TRUE(keys.insert(o.key).second) << "two tasks declare " << o.key;
+      EXPECT_TRUE(bm::starts_with(o.key, name + "_"));
+      EXPECT_NE(std::find(o.values.begin(), o.values.end(), o.default_value), o.values.end());
+      for (const auto& v : o.values) {
+        if (o.effect == bm::TaskOption::Effect::Metric) {
+          auto m = t->metric_names();
+          EXPECT_NE(std::find(m.begin(), m.end(), v), m.end()) << v;
+        } else if (o.effect == bm::TaskOption::Effect::Subset) {
+          ASSERT_TRUE(o.subset_tasks.count(v)) << v;
+          EXPECT_NE(bm::find_task(o.subset_tasks.at(v)), nullptr) << o.subset_tasks.at(v);
+        } else {
+          auto tm = t->templates();
+          EXPECT_NE(std::find(tm.begin(), tm.end(), v), tm.end()) << v;
+        }
+      }
+    }
+  }
+  // The defaults leave every task as it is: its headline metric, itself, its default template.
+  EXPECT_EQ(bm::make_task("hellaswag")->headline_metric(), "acc_norm");
+  EXPECT_EQ(bm::make_task("truthfulqa")->headline_metric(), "mc2");
+  EXPECT_EQ(bm::make_task("gsm8k")->templates().front(), "lm-eval");
+  EXPECT_EQ(bm::make_task("math")->options().at(0).subset_tasks.at("full"), "math");
+  EXPECT_EQ(keys, (std::set<std::string>{"hellaswag_metric", "truthfulqa_metric", "gsm8k_prompt", "math_subset"}));
+  EXPECT_TRUE(bm::make_task("truthfulqa_v0")->options().empty()) << "truthfulqa_metric applies to truthfulqa only";
 }
