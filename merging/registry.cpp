@@ -1,20 +1,48 @@
 #include "merging/registry.hpp"
 
-#include <cmath>
+#include <algorithm>
 #include <set>
 
 #include "harness/core/error.hpp"
 
 namespace bm::merging {
 
+namespace {
+// Each vocabulary entry (merging/vocab.cpp) has one registry entry of the same name, in the same order.
+void check_against_vocab(const std::vector<MethodInfo>& methods) {
+  const auto& vocab = method_vocab();
+  for (size_t i = 0; i < std::max(methods.size(), vocab.size()); ++i) {
+    const std::string r = i < methods.size() ? methods[i].name : "(none)";
+    const std::string v = i < vocab.size() ? vocab[i].name : "(none)";
+    if (r != v)
+      fail("merging/registry.cpp", "internal: registry entry " + std::to_string(i) + " is '" + r +
+                                       "' but merging/vocab.cpp's is '" + v + "'; keep the two lists in one order");
+  }
+}
+}  // namespace
+
 const std::vector<MethodInfo>& merge_methods() {
-  // The explicit registry: one line per method (methods/<name>.cpp).
-  static const std::vector<MethodInfo> methods{
-      method_average(), method_task_arithmetic(), method_ties(), method_dare(),
-      method_dare_ties(), method_routing(), method_onebit(),
-      method_della(), method_della_linear(), method_breadcrumbs(), method_breadcrumbs_ties(),
-  };
+  // The explicit registry: one line per method (methods/<name>.cpp); names and
+  // parameters come from the vocabulary (merging/vocab.cpp), checked here once.
+  static const std::vector<MethodInfo> methods = [] {
+    std::vector<MethodInfo> m{
+        method_average(), method_task_arithmetic(), method_ties(), method_dare(),
+        method_dare_ties(), method_routing(), method_onebit(),
+        method_della(), method_della_linear(), method_breadcrumbs(), method_breadcrumbs_ties(),
+    };
+    check_against_vocab(m);
+    return m;
+  }();
   return methods;
+}
+
+MethodInfo method_info(const std::string& name) {
+  const MethodVocab* v = find_method_vocab(name);
+  if (!v || v->name != name)
+    fail("merging/vocab.cpp", "internal: no vocabulary entry named '" + name + "'; add its row to make_vocab()");
+  MethodInfo m;
+  static_cast<MethodVocab&>(m) = *v;
+  return m;
 }
 
 std::vector<std::string> method_names() {
@@ -24,83 +52,18 @@ std::vector<std::string> method_names() {
 }
 
 const MethodInfo& find_method(const std::string& name) {
-  for (auto& m : merge_methods())
-    if (m.name == name) return m;
+  if (const MethodVocab* v = find_method_vocab(name))  // a name or an alias (dare_linear = dare)
+    for (auto& m : merge_methods())
+      if (m.name == v->name) return m;
   std::string all;
   for (auto& n : method_names()) all += (all.empty() ? "" : ", ") + n;
-  fail("--method " + name, "unknown merge method" + did_you_mean(name, method_names()) + "; known: " + all);
-}
-
-ParamSpec param_weight() {
-  return {"weight", ParamType::Float, "1.0", true, "per-expert weight w_k", {}, -1e300, 1e300};
-}
-ParamSpec param_lambda(double def) {
-  return {"lambda", ParamType::Float, std::to_string(def), false, "scale of the merged task vector", {}, -1e300, 1e300};
-}
-ParamSpec param_density(double def) {
-  return {"density", ParamType::Float, std::to_string(def), true, "fraction of each task vector kept", {}, 0.0, 1.0};
-}
-ParamSpec param_seed() { return {"seed", ParamType::Int, "0", false, "seed of the DARE masks", {}, 0, 9.2e18}; }
-ParamSpec param_trim() {
-  return {"trim", ParamType::Choice, "tensor", false,
-          "TIES trim scope: per tensor (mergekit) or global over the model (MergeLM)", {"tensor", "global"}};
-}
-
-ParamSpec param_epsilon(double def) {
-  return {"epsilon", ParamType::Float, std::to_string(def), true,
-          "DELLA: keep probability ranges over density -+ epsilon by |delta| rank", {}, 0.0, 1.0};
-}
-ParamSpec param_gamma(double def) {
-  return {"gamma", ParamType::Float, std::to_string(def), true, "fraction of the largest |delta| dropped", {}, 0.0, 1.0};
-}
-ParamSpec param_rescale(bool def) {
-  return {"rescale", ParamType::Bool, def ? "true" : "false", false,
-          "rescale the kept entries to the task vector's L1 norm (mergekit)", {}, -1e300, 1e300};
+  fail("--method " + name, "unknown merge method" + did_you_mean(name, method_names_and_aliases()) + "; known: " + all);
 }
 
 static const ParamSpec* find_spec(const MethodInfo& m, const std::string& key) {
   for (auto& p : m.params)
     if (p.name == key) return &p;
   return nullptr;
-}
-
-static void check_value(const MethodInfo& m, const ParamSpec& p, const std::string& where, const std::string& v) {
-  auto bad = [&](const std::string& what) { fail(where, "'" + v + "' " + what); };
-  switch (p.type) {
-    case ParamType::Float: {
-      size_t used = 0;
-      double d = 0;
-      try {
-        d = std::stod(v, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used != v.size() || !std::isfinite(d)) bad("is not a number; give e.g. " + p.default_value);
-      if (d < p.min || d > p.max)
-        bad("is out of range [" + std::to_string(p.min) + ", " + std::to_string(p.max) + "] for method " + m.name);
-      break;
-    }
-    case ParamType::Int: {
-      size_t used = 0;
-      try {
-        (void)std::stoll(v, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used != v.size()) bad("is not an integer");
-      break;
-    }
-    case ParamType::Bool:
-      if (v != "true" && v != "false") bad("is not true or false");
-      break;
-    case ParamType::Choice:
-      if (std::find(p.choices.begin(), p.choices.end(), v) == p.choices.end()) {
-        std::string all;
-        for (auto& c : p.choices) all += (all.empty() ? "" : ", ") + c;
-        bad("is not one of " + all + did_you_mean(v, p.choices));
-      }
-      break;
-  }
 }
 
 Params resolve_params(const MethodInfo& m, const std::map<std::string, std::string>& settings,
@@ -130,7 +93,7 @@ Params resolve_params(const MethodInfo& m, const std::map<std::string, std::stri
     }
     if (!expert.empty() && !spec->per_expert)
       fail("--param " + key, "'" + k + "' is a global parameter of " + m.name + "; write --param " + k + "=" + value);
-    check_value(m, *spec, "--param " + key, value);
+    check_param_value(m, *spec, "--param " + key, value);
     if (expert.empty())
       P.global_[k] = value;
     else

@@ -12,20 +12,9 @@
 #include <vector>
 
 #include "merging/task_vector.hpp"
+#include "merging/vocab.hpp"  // ParamSpec, MethodKind, the methods' names and parameters
 
 namespace bm::merging {
-
-enum class ParamType { Float, Int, Bool, Choice };
-
-struct ParamSpec {
-  std::string name;
-  ParamType type = ParamType::Float;
-  std::string default_value;
-  bool per_expert = false;
-  std::string help;
-  std::vector<std::string> choices;  // ParamType::Choice
-  double min = -1e300, max = 1e300;  // Float/Int range (inclusive)
-};
 
 // Validated parameter values of one merge.
 class Params {
@@ -66,14 +55,9 @@ struct TensorJob {
 
 using TensorMerge = std::function<torch::Tensor(const TensorJob&)>;  // returns the merged fp32 tensor
 
-enum class MethodKind { General, Routing, OneBit };
-
-struct MethodInfo {
-  std::string name;
-  std::string summary;
-  MethodKind kind = MethodKind::General;
-  std::vector<ParamSpec> params;
-  bool needs_route = false;
+// A method: its vocabulary (merging/vocab.cpp: name, summary, kind, parameters,
+// aliases, grid kind) and how it merges.
+struct MethodInfo : MethodVocab {
   bool magnitude_trim = false;  // per-tensor TIES trim (Merger precomputes cuts for row chunks)
   bool whole_tensor = false;    // merge() needs whole tensors (no row chunks): e.g. a per-tensor sort or L1 norm
   TensorMerge merge;
@@ -81,10 +65,12 @@ struct MethodInfo {
   // throws bm::Error naming the --param.
   std::function<void(const Params&, const std::vector<std::string>& expert_names)> validate;
 };
+// A MethodInfo holding the vocabulary entry `name` (methods/*.cpp start from it).
+MethodInfo method_info(const std::string& name);
 
 // The registry, in a fixed order.
 const std::vector<MethodInfo>& merge_methods();
-// Throws bm::Error with the closest name for unknown methods.
+// By name or alias (dare_linear); throws bm::Error with the closest name for unknown methods.
 const MethodInfo& find_method(const std::string& name);
 std::vector<std::string> method_names();
 
@@ -106,15 +92,5 @@ MethodInfo method_della();
 MethodInfo method_della_linear();
 MethodInfo method_breadcrumbs();
 MethodInfo method_breadcrumbs_ties();
-
-// Common parameter specs.
-ParamSpec param_weight();
-ParamSpec param_lambda(double def = 1.0);
-ParamSpec param_density(double def);
-ParamSpec param_seed();
-ParamSpec param_trim();
-ParamSpec param_epsilon(double def);  // DELLA: half-width of the keep-probability ramp
-ParamSpec param_gamma(double def);    // Breadcrumbs: fraction of the largest |delta| dropped
-ParamSpec param_rescale(bool def);    // DELLA / Breadcrumbs: L1 rescale after the drop (mergekit's rescale)
 
 }  // namespace bm::merging

@@ -44,7 +44,7 @@ uint64_t tensor_bytes(const TensorShape& t, const Compression& c, int value_byte
   return n * static_cast<uint64_t>(value_bytes);
 }
 
-static uint64_t total(const std::vector<TensorShape>& ts, const Compression& p, int vb) {
+uint64_t task_vector_bytes(const std::vector<TensorShape>& ts, const Compression& p, int vb) {
   uint64_t s = 0;
   for (auto& t : ts) s += tensor_bytes(t, p, vb);
   return s;
@@ -55,11 +55,11 @@ StorageReport storage_report(const std::string& model, const std::vector<TensorS
   StorageReport r;
   r.model = model;
   const int vb = opts.value_bytes;
-  const uint64_t full = total(tensors, Position::None, vb);
+  const uint64_t full = task_vector_bytes(tensors, Position::None, vb);
   const size_t K = opts.experts.size();
   r.components.push_back({"model (base or one full expert)", full, "analytic"});
   for (Position p : {Position::Attention, Position::Mlp, Position::Linear})
-    r.components.push_back({std::string("1-bit task vector @ ") + position_name(p), total(tensors, p, vb), "analytic"});
+    r.components.push_back({std::string("1-bit task vector @ ") + position_name(p), task_vector_bytes(tensors, p, vb), "analytic"});
   const uint64_t routing = full * K;
   auto row = [&](const std::string& v, const std::string& c, uint64_t b) {
     r.rows.push_back({v, c, b, routing ? static_cast<double>(b) / static_cast<double>(routing) : 0.0});
@@ -83,7 +83,7 @@ StorageReport storage_report(const std::string& model, const std::vector<TensorS
     for (auto& e : opts.experts) {
       Compression p = a.count(e) ? a.at(e) : Compression();
       label += (label.empty() ? "" : ", ") + e + "=" + compression_name(p);
-      vec += total(tensors, p, vb);
+      vec += task_vector_bytes(tensors, p, vb);
     }
     row("1bit-Merging (" + label + ")", "base + compressed task vectors", full + vec);
     row("  same, base not counted", "compressed task vectors only", vec);

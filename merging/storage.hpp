@@ -1,4 +1,4 @@
-// Storage accounting: bytes per stored component and the ratio against
+// Storage accounting (torch-free, bm_merging_info): bytes per stored component and the ratio against
 // Routing (3 full experts), for Routing, base + fp16 task vectors, 1bit-Merging
 // per choice of compression positions, and a static merge. Computed from
 // tensor shapes (from checkpoint headers or analytically from a config), and
@@ -27,6 +27,10 @@ std::vector<TensorShape> tensors_from_config(const ModelConfig& c);
 // ceil(numel/8) + 2 bytes fp16 alpha; ternary: ceil(numel/4) + 2) when its
 // position covers it, else numel * value_bytes.
 uint64_t tensor_bytes(const TensorShape& t, const Compression& c, int value_bytes);
+// Bytes of a task vector of these tensors under `c` (at Position::None: a whole
+// model at value_bytes each): the sum of tensor_bytes. The one count of
+// `bitmerge storage` and the grid's storage_bytes (harness/runner/storage.cpp).
+uint64_t task_vector_bytes(const std::vector<TensorShape>& tensors, const Compression& c, int value_bytes);
 
 struct StorageComponent {
   std::string name;    // "base", "expert chat", "task vector chat @ mlp", ...

@@ -14,6 +14,7 @@
 #include "harness/models/arch.hpp"
 #include "harness/models/model_config.hpp"
 #include "harness/report/claims.hpp"
+#include "merging/vocab.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/common/templates.hpp"
 
@@ -113,10 +114,15 @@ toml::table parse_toml_text(const std::string& text, const std::string& file) {
   }
 }
 
-const std::vector<std::string> kKinds = {"base", "expert", "compressed", "merge", "routing", "onebit_merging"};
-// merging/registry.cpp's general methods (dare_linear = dare); params: their numeric parameters.
-const std::vector<std::string> kMethods = {"task_arithmetic", "ties",        "dare_ties",   "dare_linear", "dare",
-                                           "della",           "della_linear", "breadcrumbs", "breadcrumbs_ties"};
+// Variant kinds: the runner's own (base, expert, compressed: no merge of experts) and
+// those of the merge methods' vocabulary (merging/vocab.cpp: merge, routing, onebit_merging).
+// That vocabulary also gives kind merge's method names (with aliases) and each
+// method's numeric parameters (params = { ... }).
+std::vector<std::string> variant_kinds() {
+  std::vector<std::string> k = {"base", "expert", "compressed"};
+  for (auto& x : bm::merging::grid_method_kinds()) k.push_back(x);
+  return k;
+}
 // "none" or a chat format of tasks/common/templates.hpp (one home for the names).
 std::vector<std::string> template_names() {
   std::vector<std::string> t = {"none"};
@@ -189,6 +195,12 @@ std::vector<std::string> Family::expert_names() const {
   std::vector<std::string> v;
   for (auto& e : experts) v.push_back(e.name);
   return v;
+}
+
+bool Variant::merges_experts() const { return bm::merging::grid_method(kind, method) != nullptr; }
+bool Variant::routed() const {
+  const bm::merging::MethodVocab* m = bm::merging::grid_method(kind, method);
+  return m && m->needs_route;
 }
 
 std::map<std::string, std::string> task_option_defaults() {
@@ -311,7 +323,7 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   prefix = "variants." + v.name + ".";
   v.group = get_str(t, "group", file, prefix, "");
   v.kind = get_str(t, "kind", file, prefix);
-  check_choice(v.kind, kKinds, file, prefix + "kind");
+  check_choice(v.kind, variant_kinds(), file, prefix + "kind");
   auto experts = e.family.expert_names();
   auto need_expert = [&](const std::string& x, const std::string& key) {
     if (!e.family.expert(x))
@@ -324,6 +336,11 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   // position[:scheme] (harness/models/arch.hpp parse_compression): e.g. "attention", "mlp:ternary=0.1"
   (void)bm::parse_compression(v.position, file + ": key '" + prefix + "position'");
   v.method = get_str(t, "method", file, prefix, "");
+  if (v.kind == "merge") {
+    const auto methods = bm::merging::grid_merge_method_names();
+    if (v.method.empty()) key_fail(file, prefix + "method", "missing; one of " + join(methods));
+    check_choice(v.method, methods, file, prefix + "method");
+  }
   v.merge_method = get_str(t, "merge_method", file, prefix, "ties");
   // 1bit-Merging = routed base + TIES of the other compressed task vectors (merging's "onebit").
   check_choice(v.merge_method, {"ties"}, file, prefix + "merge_method");
@@ -339,8 +356,14 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
     }
   for (const char* tabname : {"params", "weights"}) {
     if (auto* p = get_table(t, tabname, file, prefix)) {
-      if (std::string(tabname) == "params")
-        check_keys(*p, {"lambda", "density", "seed", "epsilon", "gamma"}, file, prefix + "params.");
+      if (std::string(tabname) == "params") {  // the numeric parameters of the variant's merge method
+        const bm::merging::MethodVocab* m = bm::merging::grid_method(v.kind, v.method);
+        const auto numeric = m ? bm::merging::grid_numeric_params(*m) : std::vector<std::string>{};
+        if (numeric.empty() && !p->empty())
+          key_fail(file, prefix + "params", "kind '" + v.kind + "' " + (m ? "(method " + m->name + ") " : "") +
+                                                "takes no numeric parameters; remove params");
+        check_keys(*p, numeric, file, prefix + "params.");
+      }
       for (auto&& [k, val] : *p) {
         std::string key(k.str());
         if (std::string(tabname) == "weights") need_expert(key, "weights." + key);
@@ -353,16 +376,12 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
   v.paper_storage_percent = get_num(t, "paper_storage_percent", file, prefix, -1);
   v.paper_performance_percent = get_num(t, "paper_performance_percent", file, prefix, -1);
 
-  if (v.kind == "expert" || v.kind == "compressed") {
+  if (v.single_expert()) {
     if (v.expert.empty()) key_fail(file, prefix + "expert", "missing; kind '" + v.kind + "' needs an expert");
     need_expert(v.expert, "expert");
-  } else if (v.kind == "merge" || v.kind == "routing" || v.kind == "onebit_merging") {
+  } else if (v.merges_experts()) {
     if (v.experts.empty()) v.experts = experts;
     for (auto& x : v.experts) need_expert(x, "experts");
-    if (v.kind == "merge") {
-      if (v.method.empty()) key_fail(file, prefix + "method", "missing; one of " + join(kMethods));
-      check_choice(v.method, kMethods, file, prefix + "method");
-    }
     if (v.kind == "onebit_merging")
       for (auto& x : v.experts)
         if (!v.compress.count(x))
@@ -458,7 +477,7 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
     e.variants.push_back(std::move(v));
   }
   for (auto& v : e.variants)
-    if (v.kind == "routing" || v.kind == "onebit_merging")
+    if (v.routed())
       for (auto& x : v.experts) {
         bool has = false;
         for (auto& [b, d] : e.router.domain_of) has |= d == e.family.expert(x)->domain;

@@ -71,6 +71,10 @@ struct Variant {
   PaperRow paper;
   double paper_storage_percent = -1;             // Figure 3 claims (percent of Routing), if any
   double paper_performance_percent = -1;         // Figure 3 claims (percent of Routing's average), if any
+  // What the kind says (the merge methods' kinds and routes: merging/vocab.cpp).
+  bool single_expert() const { return kind == "expert" || kind == "compressed"; }  // one expert on the base
+  bool merges_experts() const;  // merge, routing, onebit_merging: a merge method over `experts`
+  bool routed() const;          // routing, onebit_merging: each item goes to the expert its route picks
 };
 
 struct RouterSettings {

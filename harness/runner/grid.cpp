@@ -9,6 +9,7 @@
 
 #include "harness/core/error.hpp"
 #include "harness/core/fileio.hpp"
+#include "harness/models/arch.hpp"
 #include "harness/models/fingerprint.hpp"
 #include "harness/models/model_config.hpp"
 #include "harness/models/tokenizer_config.hpp"
@@ -27,8 +28,8 @@ std::string task_version(const std::string& b) {
 
 std::string variant_template(const Experiment& e, const Variant& v) {
   if (e.eval.template_mode == "none") return "none";
-  if (v.kind == "expert" || v.kind == "compressed") return e.family.expert(v.expert)->template_name;
-  if (v.kind == "routing" || v.kind == "onebit_merging") {
+  if (v.single_expert()) return e.family.expert(v.expert)->template_name;
+  if (v.routed()) {
     // Each routed group uses its expert's template (model_backend evaluate_routed).
     std::string s;
     for (auto& x : v.experts) s += (s.empty() ? "" : ",") + x + ":" + e.family.expert(x)->template_name;
@@ -52,7 +53,7 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
   auto models = json::object();
   auto add_model = [&](const ModelRef& m) { models[m.name] = fp ? model_fingerprint(e.family, m) : "hf:" + m.hf_id; };
   add_model(e.family.base);
-  if (v.kind == "expert" || v.kind == "compressed") {
+  if (v.single_expert()) {
     s["expert"] = v.expert;
     add_model(*e.family.expert(v.expert));
     if (v.kind == "compressed") s["position"] = v.position;
@@ -64,7 +65,7 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
     if (!v.weights.empty()) s["weights"] = v.weights;
     if (v.kind == "merge") s["method"] = v.method;
     if (v.kind == "onebit_merging") s["merge_method"] = v.merge_method;
-    if (v.kind == "routing" || v.kind == "onebit_merging") {
+    if (v.routed()) {
       s["router"] = {{"mode", e.router.mode},
                      {"layer", e.router.layer},
                      {"hidden", e.router.hidden},

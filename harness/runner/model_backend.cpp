@@ -23,6 +23,7 @@
 #include "merging/api.hpp"
 #include "merging/packed_format.hpp"
 #include "merging/routed_bank.hpp"
+#include "merging/vocab.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/task.hpp"
 
@@ -105,7 +106,7 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
   s.base = model_dir(e, "base");
   s.device = device_name();
   std::vector<std::string> experts = v.experts;
-  if (v.kind == "compressed" || v.kind == "expert") experts = {v.expert};
+  if (v.single_expert()) experts = {v.expert};
   for (auto& x : experts) {
     merging::ExpertSpec es;
     es.name = x;
@@ -115,17 +116,12 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
     if (es.compress && es.compress->scheme == Scheme::BitDelta) es.path = bitdelta_file(e, x, *es.compress);
     s.experts.push_back(es);
   }
-  if (v.kind == "expert" || v.kind == "compressed") {
+  if (v.single_expert()) {
     s.method = "task_arithmetic";  // base + 1.0 * (compressed) task vector = the (1-bit) expert
     s.params["lambda"] = "1";
-  } else if (v.kind == "merge") {
-    s.method = v.method == "dare_linear" ? "dare" : v.method;
-  } else if (v.kind == "routing") {
-    s.method = "routing";
-    s.route = route;
-  } else if (v.kind == "onebit_merging") {
-    s.method = "onebit";
-    s.route = route;
+  } else if (const merging::MethodVocab* m = merging::grid_method(v.kind, v.method)) {
+    s.method = m->name;  // the kind's method (merging/vocab.cpp): merge's by name or alias, routing, onebit
+    if (m->needs_route) s.route = route;
   }
   auto num = [](double d) {
     if (d == static_cast<double>(static_cast<int64_t>(d))) return std::to_string(static_cast<int64_t>(d));
@@ -133,7 +129,7 @@ merging::MergeSpec merge_spec(const Experiment& e, const Variant& v, const std::
     std::snprintf(b, sizeof b, "%.17g", d);
     return std::string(b);
   };
-  if (v.kind != "expert" && v.kind != "compressed")
+  if (!v.single_expert())
     for (auto& [k, val] : v.params) s.params[k] = num(val);
   for (auto& [x, w] : v.weights) s.params[x + ".weight"] = num(w);
   return s;
@@ -279,7 +275,7 @@ class ModelBackend : public Backend {
  public:
   void evaluate_variant(const Experiment& e, const Variant& v, const std::vector<const Cell*>& cells,
                         const std::function<void(const Cell&, const CellOutcome&)>& done) override {
-    if (v.kind == "routing" || v.kind == "onebit_merging") return evaluate_routed(e, v, cells, done);
+    if (v.routed()) return evaluate_routed(e, v, cells, done);
     auto lm = build_model(e, v, "");
     description_ = lm->description();
     note_checkpoints(e);

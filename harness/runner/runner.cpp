@@ -290,7 +290,8 @@ std::string assemble_results(const Experiment& e, const std::vector<Cell>& cells
   out["schema_version"] = bm::report::kResultsSchemaVersion;
   out["experiment"] = {{"name", e.name}, {"title", e.title}, {"table", e.table}, {"family", e.family.name},
                        {"benchmarks", e.benchmarks}, {"best_within", e.best_within}, {"backend", e.backend}};
-  ParamCounts pc = family_param_counts(e.family);
+  const ModelConfig sizes = family_model_config(e.family);
+  const bool sized = bm::param_counts(sizes).total() > 0;
   json vars = json::array();
   for (auto& v : e.variants) {
     json j = {{"name", v.name}, {"group", v.group}, {"kind", v.kind}};
@@ -301,7 +302,7 @@ std::string assemble_results(const Experiment& e, const std::vector<Cell>& cells
     if (!v.paper.scores.empty()) j["paper"] = v.paper.scores;
     if (v.paper_storage_percent >= 0) j["paper_storage_percent"] = v.paper_storage_percent;
     if (v.paper_performance_percent >= 0) j["paper_performance_percent"] = v.paper_performance_percent;
-    if (pc.total() > 0) j["storage_bytes"] = variant_storage_bytes(e, v, pc);
+    if (sized) j["storage_bytes"] = variant_storage_bytes(e, v, sizes);
     vars.push_back(j);
   }
   out["variants"] = vars;

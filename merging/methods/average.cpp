@@ -4,10 +4,7 @@
 
 namespace bm::merging {
 MethodInfo method_average() {
-  MethodInfo m;
-  m.name = "average";
-  m.summary = "weighted average of the experts (mergekit linear)";
-  m.params = {param_weight(), param_lambda(1.0)};
+  MethodInfo m = method_info("average");  // name, summary, parameters: merging/vocab.cpp
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::None, false, /*normalize=*/true}); };
   return m;
 }

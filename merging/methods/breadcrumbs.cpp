@@ -10,11 +10,7 @@
 namespace bm::merging {
 namespace {
 MethodInfo breadcrumbs_method(const std::string& name, bool consensus) {
-  MethodInfo m;
-  m.name = name;
-  m.summary = consensus ? "Model Breadcrumbs + TIES sign election: drop the largest gamma and the smallest |delta|"
-                        : "Model Breadcrumbs: drop the largest gamma and the smallest |delta|, weighted sum";
-  m.params = {param_weight(), param_density(0.5), param_gamma(0.01), param_lambda(1.0), param_rescale(false)};
+  MethodInfo m = method_info(name);  // name, summary, parameters: merging/vocab.cpp
   m.whole_tensor = true;
   m.merge = [consensus](const TensorJob& j) { return general_merge(j, {Sparsify::Outliers, consensus, false}); };
   return m;

@@ -4,10 +4,7 @@
 
 namespace bm::merging {
 MethodInfo method_dare() {
-  MethodInfo m;
-  m.name = "dare";
-  m.summary = "DARE: random drop p = 1 - density, rescale 1/(1-p), task arithmetic";
-  m.params = {param_weight(), param_density(0.5), param_lambda(1.0), param_seed()};
+  MethodInfo m = method_info("dare");  // name (alias dare_linear), summary, parameters: merging/vocab.cpp
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Random, false, false}); };
   return m;
 }

@@ -4,10 +4,7 @@
 
 namespace bm::merging {
 MethodInfo method_dare_ties() {
-  MethodInfo m;
-  m.name = "dare_ties";
-  m.summary = "DARE drop/rescale + TIES sign election";
-  m.params = {param_weight(), param_density(0.5), param_lambda(1.0), param_seed()};
+  MethodInfo m = method_info("dare_ties");  // name, summary, parameters: merging/vocab.cpp
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Random, true, false}); };
   return m;
 }

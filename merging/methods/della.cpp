@@ -26,12 +26,7 @@ void check_epsilon(const Params& P, const std::vector<std::string>& experts) {
   }
 }
 MethodInfo della_method(const std::string& name, bool consensus) {
-  MethodInfo m;
-  m.name = name;
-  m.summary = consensus ? "DELLA: rank-based random drop (MagPrune), L1 rescale, TIES sign election, disjoint mean"
-                        : "DELLA linear: rank-based random drop (MagPrune), L1 rescale, weighted sum";
-  m.params = {param_weight(), param_density(0.5), param_epsilon(0.15), param_lambda(1.0), param_rescale(true),
-              param_seed()};
+  MethodInfo m = method_info(name);  // name, summary, parameters: merging/vocab.cpp
   m.whole_tensor = true;
   m.validate = check_epsilon;
   m.merge = [consensus](const TensorJob& j) { return general_merge(j, {Sparsify::Della, consensus, consensus}); };

@@ -8,12 +8,7 @@
 
 namespace bm::merging {
 MethodInfo method_onebit() {
-  MethodInfo m;
-  m.name = "onebit";
-  m.summary = "1bit-Merging: base + routed compressed expert + lambda * TIES(other compressed experts)";
-  m.kind = MethodKind::OneBit;
-  m.needs_route = true;
-  m.params = {param_weight(), param_density(1.0), param_lambda(1.0), param_trim()};
+  MethodInfo m = method_info("onebit");  // name, summary, kind (needs --route), parameters: merging/vocab.cpp
   m.magnitude_trim = true;
   m.merge = [](const TensorJob& j) {
     auto with_route = j.base.clone();

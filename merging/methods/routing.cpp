@@ -5,11 +5,7 @@
 
 namespace bm::merging {
 MethodInfo method_routing() {
-  MethodInfo m;
-  m.name = "routing";
-  m.summary = "the full expert selected by --route";
-  m.kind = MethodKind::Routing;
-  m.needs_route = true;
+  MethodInfo m = method_info("routing");  // name, summary, kind (needs --route): merging/vocab.cpp
   m.merge = [](const TensorJob& j) {
     auto out = j.base.clone();
     const Delta& d = j.deltas[j.route];

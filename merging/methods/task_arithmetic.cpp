@@ -3,10 +3,7 @@
 
 namespace bm::merging {
 MethodInfo method_task_arithmetic() {
-  MethodInfo m;
-  m.name = "task_arithmetic";
-  m.summary = "base + lambda * sum of weighted task vectors";
-  m.params = {param_weight(), param_lambda(1.0)};
+  MethodInfo m = method_info("task_arithmetic");  // name, summary, parameters: merging/vocab.cpp
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::None, false, false}); };
   return m;
 }

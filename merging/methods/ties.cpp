@@ -4,10 +4,7 @@
 
 namespace bm::merging {
 MethodInfo method_ties() {
-  MethodInfo m;
-  m.name = "ties";
-  m.summary = "TIES-Merging: trim, elect sign, disjoint mean";
-  m.params = {param_weight(), param_density(0.5), param_lambda(1.0), param_trim()};
+  MethodInfo m = method_info("ties");  // name, summary, parameters: merging/vocab.cpp
   m.magnitude_trim = true;
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Magnitude, true, true}); };
   return m;

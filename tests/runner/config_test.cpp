@@ -15,14 +15,7 @@ using namespace bm::runner;
 namespace {
 std::string exp_path(const std::string& n) { return bmtest::source_dir() + "/configs/experiments/" + n + ".toml"; }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const bm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using bmtest::error_of;
 }  // namespace
 
 TEST(Configs, PaperGridsHaveTheExpectedCellCounts) {
@@ -192,7 +185,7 @@ TEST(Storage, OneBitMatrixIsASixteenthOfFp16PlusScale) {
   s.num_attention_heads = 32, s.num_key_value_heads = 32;
   ParamCounts c = param_counts(s);
   EXPECT_EQ(c.total(), 6738415616);  // LLaMA-2 7B parameter count
-  int64_t full = task_vector_bytes(c, "none"), lin = task_vector_bytes(c, "linear");
+  int64_t full = task_vector_bytes(shape_config(s), "none"), lin = task_vector_bytes(shape_config(s), "linear");
   EXPECT_EQ(full, 2 * c.total());
   EXPECT_EQ(lin, 2 * (c.embed + c.head + c.norm) + (c.attn + c.mlp) / 8 + 2 * (c.attn_mats + c.mlp_mats));
 }

@@ -5,9 +5,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <string>
 
+#include "harness/core/error.hpp"
+
 namespace bmtest {
+
+// The one-line message of the bm::Error that f throws; "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const bm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 inline std::string make_tmpdir(const std::string& tag) {
   std::string t = "/tmp/bm-runner-" + tag + "-XXXXXX";
