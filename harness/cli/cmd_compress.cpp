@@ -14,7 +14,7 @@
 namespace {
 struct CompressArgs {
   std::string base, expert, position, output, name, calib;
-  int64_t calib_rows = 64, calib_seq_len = 128;
+  bm::train::BitDeltaCalibration calib_set;  // defaults: harness/train/bitdelta_config.hpp
   bm::train::BitDeltaConfig bitdelta;
 };
 }  // namespace
@@ -30,11 +30,11 @@ BM_COMMAND(compress, [](CLI::App& app) {
   sub->add_option("--output", a->output, "output .safetensors path")->required();
   sub->add_option("--name", a->name, "expert name recorded in the file (default: the expert dir's name)");
   sub->add_option("--calib", a->calib, "bitdelta: calibration text (.jsonl with text or prompt/completion, or plain text)");
-  sub->add_option("--calib-rows", a->calib_rows, "bitdelta: calibration rows (default 64)");
-  sub->add_option("--calib-seq-len", a->calib_seq_len, "bitdelta: tokens per row (default 128)");
-  sub->add_option("--calib-steps", a->bitdelta.steps, "bitdelta: optimizer steps (default 200)");
-  sub->add_option("--calib-batch", a->bitdelta.batch_size, "bitdelta: rows per step (default 4)");
-  sub->add_option("--calib-lr", a->bitdelta.lr, "bitdelta: Adam learning rate of the scales (default 1e-4)");
+  sub->add_option("--calib-rows", a->calib_set.rows, "bitdelta: calibration rows")->capture_default_str();
+  sub->add_option("--calib-seq-len", a->calib_set.seq_len, "bitdelta: tokens per row")->capture_default_str();
+  sub->add_option("--calib-steps", a->bitdelta.steps, "bitdelta: optimizer steps")->capture_default_str();
+  sub->add_option("--calib-batch", a->bitdelta.batch_size, "bitdelta: rows per step")->capture_default_str();
+  sub->add_option("--calib-lr", a->bitdelta.lr, "bitdelta: Adam learning rate of the scales")->capture_default_str();
   sub->callback([a] {
     auto pos = bm::parse_compression(a->position, "--position");
     const bool bitdelta = pos.scheme == bm::Scheme::BitDelta;
@@ -56,7 +56,7 @@ BM_COMMAND(compress, [](CLI::App& app) {
       auto bm_ = bm::Transformer::load(a->base, torch::kCPU, torch::kFloat32);
       auto em = bm::Transformer::load(a->expert, torch::kCPU, torch::kFloat32);
       auto tok = bm::Tokenizer::load_from_model_dir(a->base);
-      auto rows = bm::train::calibration_rows(*tok, a->calib, a->calib_rows, a->calib_seq_len);
+      auto rows = bm::train::calibration_rows(*tok, a->calib, a->calib_set.rows, a->calib_set.seq_len);
       auto fit = bm::train::fit_bitdelta_scales(*bm_, *em, pos.position, rows, a->bitdelta);
       scales = fit.fitted;
       bm::log_info("compress: bitdelta fitted " + std::to_string(scales.size()) + " scales on " +

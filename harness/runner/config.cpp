@@ -396,8 +396,8 @@ Variant parse_variant(const toml::table& t, size_t idx, const Experiment& e, con
 
 Experiment parse_experiment_text(const std::string& text, const std::string& file, const std::string& family_override) {
   toml::table t = parse_toml_text(text, file);
-  check_keys(t, {"name", "title", "table", "family", "benchmarks", "variants", "eval", "router", "seed", "backend",
-                 "synthetic_delay_s", "best_within", "results_dir", "claims"},
+  check_keys(t, {"name", "title", "table", "family", "benchmarks", "variants", "eval", "router", "bitdelta", "seed",
+                 "backend", "synthetic_delay_s", "best_within", "results_dir", "claims"},
              file, "");
   bm::report::parse_claims_text(text, file);  // [[claims]] (read by `bitmerge claims`): checked here, fail fast
   Experiment e;
@@ -459,6 +459,20 @@ Experiment parse_experiment_text(const std::string& text, const std::string& fil
     if (s.layer < 0) key_fail(file, "router.layer", "must be >= 0 (0 = embeddings)");
     if (auto* d = get_table(*r, "domain_of", file, "router."))
       for (auto&& [k, v] : *d) s.domain_of[std::string(k.str())] = get_str(*d, std::string(k.str()), file, "router.domain_of.");
+  }
+  if (auto* bd = get_table(t, "bitdelta", file, "")) {  // scheme bitdelta's fit in the grid
+    check_keys(*bd, {"rows", "seq_len", "steps", "batch_size", "lr"}, file, "bitdelta.");
+    auto& s = e.bitdelta;
+    s.calib.rows = get_int(*bd, "rows", file, "bitdelta.", s.calib.rows);
+    s.calib.seq_len = get_int(*bd, "seq_len", file, "bitdelta.", s.calib.seq_len);
+    s.fit.steps = get_int(*bd, "steps", file, "bitdelta.", s.fit.steps);
+    s.fit.batch_size = get_int(*bd, "batch_size", file, "bitdelta.", s.fit.batch_size);
+    s.fit.lr = get_num(*bd, "lr", file, "bitdelta.", s.fit.lr);
+    if (s.calib.rows < 1) key_fail(file, "bitdelta.rows", "must be >= 1 (calibration rows)");
+    if (s.calib.seq_len < 2) key_fail(file, "bitdelta.seq_len", "must be >= 2 (tokens per calibration row)");
+    if (s.fit.steps < 0) key_fail(file, "bitdelta.steps", "must be >= 0 (0 = keep alpha = mean|delta|)");
+    if (s.fit.batch_size < 1) key_fail(file, "bitdelta.batch_size", "must be >= 1 (rows per step)");
+    if (!(s.fit.lr > 0)) key_fail(file, "bitdelta.lr", "must be > 0 (Adam learning rate of the scales)");
   }
   // Default benchmark -> domain: the task's own (the paper's experts).
   for (auto& b : e.benchmarks)

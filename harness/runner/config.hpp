@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/train/bitdelta_config.hpp"  // torch-free: BitDelta's fit settings and defaults
+
 namespace bm::runner {
 
 // Model sizes, for storage accounting when config.json is not at hand.
@@ -104,6 +106,20 @@ struct EvalSettings {
   std::string template_mode = "none";  // none | per-expert (the family's per-expert templates)
 };
 
+// [bitdelta]: how the grid fits scheme bitdelta's scales (model_backend.cpp
+// bitdelta_file): calibration rows x seq_len tokens of <data_dir>/corpus/<domain>.jsonl,
+// steps, batch_size, lr. Defaults: harness/train/bitdelta_config.hpp. Other values
+// enter the cell keys of bitdelta variants and the fitted file's name (grid.hpp bitdelta_key).
+struct BitDeltaSettings {
+  bm::train::BitDeltaCalibration calib;
+  bm::train::BitDeltaConfig fit;
+  bool is_default() const {
+    const BitDeltaSettings d;
+    return calib.rows == d.calib.rows && calib.seq_len == d.calib.seq_len && fit.steps == d.fit.steps &&
+           fit.batch_size == d.fit.batch_size && fit.lr == d.fit.lr;
+  }
+};
+
 struct Experiment {
   std::string file, name, title;
   std::string table = "main";  // main | position | storage | routing
@@ -113,6 +129,7 @@ struct Experiment {
   std::vector<Variant> variants;
   EvalSettings eval;
   RouterSettings router;
+  BitDeltaSettings bitdelta;
   uint64_t seed = 0;
   std::string backend = "model";  // model | synthetic (machinery tests only)
   double synthetic_delay_s = 0;

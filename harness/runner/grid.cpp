@@ -75,8 +75,27 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool fp) {
                      {"domain_of", e.router.domain_of}};
     }
   }
+  if (uses_bitdelta(v))
+    if (auto fit = bitdelta_key(e); !fit.is_null()) s["bitdelta_fit"] = fit;
   s["models"] = models;
   return s;
+}
+
+bool uses_bitdelta(const Variant& v) {
+  auto is_bitdelta = [&](const std::string& pos) {
+    return bm::parse_compression(pos, "variants." + v.name).scheme == bm::Scheme::BitDelta;
+  };
+  if (v.kind == "compressed" && is_bitdelta(v.position)) return true;
+  for (auto& [x, pos] : v.compress)
+    if (is_bitdelta(pos)) return true;
+  return false;
+}
+
+nlohmann::json bitdelta_key(const Experiment& e) {
+  const BitDeltaSettings& b = e.bitdelta;
+  if (b.is_default()) return nullptr;
+  return {{"rows", b.calib.rows}, {"seq_len", b.calib.seq_len}, {"steps", b.fit.steps},
+          {"batch_size", b.fit.batch_size}, {"lr", b.fit.lr}};
 }
 
 BosDecision eval_add_bos(const Experiment& e) {

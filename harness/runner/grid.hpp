@@ -35,6 +35,14 @@ nlohmann::json variant_spec(const Experiment& e, const Variant& v, bool with_fin
 
 std::vector<Cell> expand_cells(const Experiment& e, bool with_fingerprints = true);
 
+// Does the variant use scheme bitdelta (its position, or an expert's in compress)?
+bool uses_bitdelta(const Variant& v);
+// The experiment's [bitdelta] fit settings as they enter the spec of bitdelta
+// variants ("bitdelta_fit") and the fitted file's name: null when they are the
+// defaults, so that keys made before [bitdelta] existed (and every key of a
+// variant without bitdelta) stay as they were.
+nlohmann::json bitdelta_key(const Experiment& e);
+
 // The experiment's BOS choice: [eval] add_bos when set, else the family base's
 // tokenizer_config.json (resolve_add_bos, harness/models/tokenizer_config.hpp).
 // Fails in one line when a present expert's tokenizer_config.json decides

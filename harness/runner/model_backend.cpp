@@ -75,12 +75,15 @@ EngineOptions engine_options(const Experiment& e) {
 
 // Scheme bitdelta (harness/train/bitdelta.hpp): the scales are fitted once per
 // expert and position on the family's calibration text, the expert's own
-// training corpus <data_dir>/corpus/<domain>.jsonl (64 rows x 128 tokens, the
-// default BitDeltaConfig), and kept as a packed file under <results_dir>/bitdelta/.
+// training corpus <data_dir>/corpus/<domain>.jsonl, with the experiment's
+// [bitdelta] settings (default 64 rows x 128 tokens, BitDeltaConfig), and kept as
+// a packed file under <results_dir>/bitdelta/ (non-default settings: their hash in the name).
 std::string bitdelta_file(const Experiment& e, const std::string& x, const Compression& c) {
   auto expert = Checkpoint::open(model_dir(e, x));
+  const json fit_key = bitdelta_key(e);
   const std::string out = e.results_dir + "/bitdelta/" + x + "-" + position_name(c.position) + "-" +
-                          expert->fingerprint().substr(0, 12) + ".safetensors";
+                          expert->fingerprint().substr(0, 12) +
+                          (fit_key.is_null() ? "" : "-" + bm::sha256_hex(fit_key.dump()).substr(0, 8)) + ".safetensors";
   if (file_exists(out)) return out;
   const std::string calib = family_data_dir(e.family) + "/corpus/" + e.family.expert(x)->domain + ".jsonl";
   if (!file_exists(calib))
@@ -91,8 +94,9 @@ std::string bitdelta_file(const Experiment& e, const std::string& x, const Compr
   auto bm_ = Transformer::load(model_dir(e, "base"), torch::kCPU, torch::kFloat32);
   auto em = Transformer::load(model_dir(e, x), torch::kCPU, torch::kFloat32);
   auto tok = Tokenizer::load_from_model_dir(model_dir(e, "base"));
-  train::BitDeltaConfig cfg;
-  auto fit = train::fit_bitdelta_scales(*bm_, *em, c.position, train::calibration_rows(*tok, calib, 64, 128), cfg);
+  const BitDeltaSettings& s = e.bitdelta;
+  auto fit = train::fit_bitdelta_scales(*bm_, *em, c.position,
+                                        train::calibration_rows(*tok, calib, s.calib.rows, s.calib.seq_len), s.fit);
   log_info("bitdelta " + x + " " + position_name(c.position) + ": logit MSE " + std::to_string(fit.loss_init) +
            " (alpha = mean|delta|) -> " + std::to_string(fit.loss_final) + " on " + calib);
   make_dirs(e.results_dir + "/bitdelta");

@@ -18,15 +18,9 @@
 #include "harness/models/arch.hpp"
 #include "harness/models/tokenizer.hpp"
 #include "harness/models/transformer.hpp"
+#include "harness/train/bitdelta_config.hpp"  // BitDeltaConfig, BitDeltaCalibration (torch-free)
 
 namespace bm::train {
-
-struct BitDeltaConfig {
-  int64_t steps = 200;      // BitDelta: 200 steps
-  int64_t batch_size = 4;   // rows per step
-  double lr = 1e-4;         // BitDelta: Adam, 1e-4
-  std::string canonical_text() const;
-};
 
 struct BitDeltaFit {
   std::map<std::string, float> init, fitted;  // tensor name -> alpha (init = mean|delta|)

@@ -1,7 +1,8 @@
 // What the runner asks its owners instead of keeping lists (issue 17): the
 // merge methods' vocabulary (merging/vocab.hpp: grid kinds, method names and
-// aliases, numeric parameters), the one storage count (merging/storage.hpp).
-// Torch-free: this program links bm_runner_core (and through it bm_merging_info) only.
+// aliases, numeric parameters), the one storage count (merging/storage.hpp),
+// and BitDelta's fit settings in the cell key. Torch-free: this program links
+// bm_runner_core (and through it bm_merging_info) only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -55,6 +56,14 @@ kind = "merge"
 method = "ties"
 params = { density = 0.2, lambda = 1.0 }
 )";
+
+// variant name -> key of its first cell
+std::map<std::string, std::string> keys_of(const Experiment& e) {
+  std::map<std::string, std::string> k;
+  for (auto& c : expand_cells(e, false))
+    if (!k.count(c.variant)) k[c.variant] = c.key;
+  return k;
+}
 
 }  // namespace
 
@@ -146,4 +155,53 @@ TEST(GridStorage, CountsEachMatrixAsBitmergeStorageDoes) {
   EXPECT_EQ(static_cast<uint64_t>(task_vector_bytes(shape_config(s), "none")), comp.at("model (base or one full expert)"));
   EXPECT_EQ(static_cast<uint64_t>(task_vector_bytes(shape_config(s), "attention")), comp.at("1-bit task vector @ attention"));
   EXPECT_EQ(static_cast<uint64_t>(task_vector_bytes(shape_config(s), "mlp")), comp.at("1-bit task vector @ mlp"));
+}
+
+TEST(BitDeltaKey, DefaultsAreTheValuesExistingKeysWereMadeWith) {
+  // Cells of bitdelta variants made before [bitdelta] existed were fitted with these;
+  // their keys leave the settings out while they are the defaults. Changing a default
+  // here would silently reuse those cells and fitted files: give the key a version instead.
+  BitDeltaSettings d;
+  EXPECT_EQ(d.calib.rows, 64);
+  EXPECT_EQ(d.calib.seq_len, 128);
+  EXPECT_EQ(d.fit.steps, 200);
+  EXPECT_EQ(d.fit.batch_size, 4);
+  EXPECT_EQ(d.fit.lr, 1e-4);
+  EXPECT_TRUE(d.is_default());
+}
+
+TEST(BitDeltaKey, FitSettingsChangeBitDeltaKeysOnly) {
+  std::string dir = bmtest::make_tmpdir("vocab3");
+  Experiment a = parse(dir, "", kBitDeltaGrid);
+  auto ka = keys_of(a);
+  ASSERT_EQ(ka.size(), 4u);
+  EXPECT_TRUE(bitdelta_key(a).is_null());
+  EXPECT_FALSE(variant_spec(a, *a.variant("BD"), false).contains("bitdelta_fit"));
+  EXPECT_TRUE(uses_bitdelta(*a.variant("BD")));
+  EXPECT_TRUE(uses_bitdelta(*a.variant("1bit-BD")));
+  EXPECT_FALSE(uses_bitdelta(*a.variant("Plain")));
+  // The defaults written out keep every key.
+  Experiment same = parse(dir, "[bitdelta]\nrows = 64\nseq_len = 128\nsteps = 200\nbatch_size = 4\nlr = 1e-4\n", kBitDeltaGrid);
+  EXPECT_EQ(keys_of(same), ka);
+  // Each setting, changed: the bitdelta variants' keys change, the others' stay.
+  for (const char* setting : {"rows = 32", "seq_len = 64", "steps = 50", "batch_size = 8", "lr = 1e-3"}) {
+    SCOPED_TRACE(setting);
+    Experiment b = parse(dir, std::string("[bitdelta]\n") + setting + "\n", kBitDeltaGrid);
+    auto kb = keys_of(b);
+    EXPECT_NE(kb.at("BD"), ka.at("BD"));
+    EXPECT_NE(kb.at("1bit-BD"), ka.at("1bit-BD"));
+    EXPECT_EQ(kb.at("Plain"), ka.at("Plain"));
+    EXPECT_EQ(kb.at("TIES"), ka.at("TIES"));
+    EXPECT_TRUE(variant_spec(b, *b.variant("BD"), false).contains("bitdelta_fit"));
+  }
+  Experiment c = parse(dir, "[bitdelta]\nsteps = 50\n", kBitDeltaGrid);
+  EXPECT_EQ(c.bitdelta.fit.steps, 50);
+  EXPECT_EQ(bitdelta_key(c).at("steps"), 50);
+  // Bad settings: one line naming the key.
+  std::string msg = error_of([&] { parse(dir, "[bitdelta]\nstep = 50\n", kBitDeltaGrid); });
+  EXPECT_NE(msg.find("did you mean 'steps'"), std::string::npos) << msg;
+  msg = error_of([&] { parse(dir, "[bitdelta]\nrows = 0\n", kBitDeltaGrid); });
+  EXPECT_NE(msg.find("bitdelta.rows"), std::string::npos) << msg;
+  msg = error_of([&] { parse(dir, "[bitdelta]\nlr = 0\n", kBitDeltaGrid); });
+  EXPECT_NE(msg.find("bitdelta.lr"), std::string::npos) << msg;
 }
