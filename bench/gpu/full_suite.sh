@@ -38,7 +38,7 @@ PY=python3; for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" 
 OUTD="${OUT:-$WORK/out}"; mkdir -p "$WORK" "$OUTD"
 case "$SHAPE" in mistral*) TOK="$DATA/tokenizers/mistral-7b-v0.1/tokenizer.model";; *) TOK="$DATA/tokenizers/llama2/tokenizer.model";; esac
 MODEL="$WORK/model-$SHAPE-L$LAYERS"
-"$PY" bench/gpu/make_random_model.py "$MODEL" --shape "$SHAPE" --layers "$LAYERS" --tokenizer "$TOK" --device "$DEVICE" --dtype bfloat16 >&2
+"$PY" bench/gpu/make_random_model.py "$MODEL" --shape "$SHAPE" --layers "$LAYERS" --tokenizer "$TOK" --device "$DEVICE" --dtype bfloat16 --bin "$BIN" >&2
 FLAGS=()
 if ! { command -v bwrap >/dev/null 2>&1 && bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all true >/dev/null 2>&1; }; then
   FLAGS+=(--unsafe-no-sandbox)  # random-weight output on a throwaway machine

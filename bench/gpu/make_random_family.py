@@ -1,6 +1,6 @@
 """Random-weight family with the LLaMA-2-7B family's shapes and file layouts (issue 16 item 1).
 
-usage: make_random_family.py WORK --tokenizers DIR [--shape llama7b|tiny] [--layers N]
+usage: make_random_family.py WORK --tokenizers DIR [--shape llama7b|tiny] [--layers N] [--bin BITMERGE]
                              [--device cuda|cpu] [--rel-delta 0.01] [--seed 0]
                              [--family configs/families/llama2-7b.toml]
 
@@ -43,7 +43,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "zoo"))
-from make_random_model import SHAPES  # noqa: E402  (one home for the shapes)
+from make_random_model import program_shape  # noqa: E402  (the shapes' home: `bitmerge inspect --shape`)
 
 # hf_id -> how this bench stores it (see the docstring for the departures from the real repo)
 LAYOUT = {
@@ -53,21 +53,6 @@ LAYOUT = {
     "mrm8488/llama-2-coder-7b": dict(weights="bin", shards=2, dtype="bfloat16", fp32_norms=True),
 }
 ST_DTYPE = {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}
-
-
-def tensor_list(shape_row, layers, vocab):
-    hidden, _, heads, kv, inter, _, _ = shape_row
-    hd = hidden // heads
-    out = [("model.embed_tokens.weight", (vocab, hidden))]
-    for i in range(layers):
-        p = f"model.layers.{i}."
-        out += [(p + "self_attn.q_proj.weight", (hidden, hidden)), (p + "self_attn.k_proj.weight", (kv * hd, hidden)),
-                (p + "self_attn.v_proj.weight", (kv * hd, hidden)), (p + "self_attn.o_proj.weight", (hidden, hidden)),
-                (p + "mlp.gate_proj.weight", (inter, hidden)), (p + "mlp.up_proj.weight", (inter, hidden)),
-                (p + "mlp.down_proj.weight", (hidden, inter)), (p + "input_layernorm.weight", (hidden,)),
-                (p + "post_attention_layernorm.weight", (hidden,))]
-    out += [("model.norm.weight", (hidden,)), ("lm_head.weight", (vocab, hidden))]
-    return out
 
 
 def numel(sh):
@@ -195,6 +180,8 @@ def main():
     ap.add_argument("--rel-delta", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--family", default=os.path.join(ROOT, "configs", "families", "llama2-7b.toml"))
+    ap.add_argument("--bin", default="", help="bitmerge binary (the shapes and tensor list come from `bitmerge "
+                    "inspect --shape`); default: $BITMERGE_BIN, build-gpu/bitmerge, build/bitmerge")
     ap.add_argument("--check", action="store_true", help="print the bytes the family needs and whether WORK has it; write nothing")
     a = ap.parse_args()
     tok = os.path.join(a.tokenizers, "llama2", "tokenizer.model")
@@ -202,9 +189,11 @@ def main():
         sys.exit(f"{tok}: missing; pass --tokenizers <data>/tokenizers")
     with open(a.family, "rb") as f:
         fam = tomllib.load(f)
-    row = SHAPES[a.shape]
-    hidden, full_layers, heads, kv, inter, vocab, _ = row
-    layers = a.layers or full_layers
+    shape = program_shape(a.shape, a.layers, a.bin)
+    c = shape["config"]
+    hidden, heads, kv, inter, vocab = (c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"],
+                                       c["intermediate_size"], c["vocab_size"])
+    layers = c["num_hidden_layers"]
     work = os.path.abspath(a.work)
     models = os.path.join(work, "models")
     roles = [("base", fam["base"])] + [(k, v) for k, v in fam["experts"].items()]
@@ -229,7 +218,7 @@ def main():
     dt = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
     make_zoo.SHAPES["llama7"] = dict(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
                                      num_attention_heads=heads, num_key_value_heads=kv)
-    names = tensor_list(row, layers, vocab)
+    names = [(n, tuple(sh)) for n, sh in shape["tensors"]]  # HF order, as the program lists them
     # disk: every model's bytes, checked before anything is written
     need = 0
     for r, m in roles:

@@ -107,7 +107,7 @@ make_model() {  # $1 shape -> prints dir
   say "model $1 x $LAYERS layers -> $dir"
   local mdev=cuda; [ "$DEVICE" = cpu ] && mdev=cpu
   "$PY" bench/gpu/make_random_model.py "$dir" --shape "$1" --layers "$LAYERS" --tokenizer "$(tok_for "$1")" \
-      --device "$mdev" --dtype "$DTYPE" >&2
+      --device "$mdev" --dtype "$DTYPE" --bin "$BIN" >&2
   echo "$dir"
 }
 EVAL_FLAGS=()

@@ -63,7 +63,7 @@ for b in "$BIN" "${BITMERGE_BIN:-}" build-gpu/bitmerge; do [ -n "$b" ] && [ -x "
 if [ -z "$PY" ]; then for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" ] && { PY="$p"; break; }; done; fi
 PY="${PY:-python3}"
 [ -f "$CONFIG" ] || { echo "table2_realshape.sh: no experiment $CONFIG" >&2; exit 2; }
-MAKE=("$PY" bench/gpu/make_random_family.py --tokenizers "$DATA/tokenizers" --shape "$SHAPE" --layers "$LAYERS" --device "$DEVICE")
+MAKE=("$PY" bench/gpu/make_random_family.py --tokenizers "$DATA/tokenizers" --shape "$SHAPE" --layers "$LAYERS" --device "$DEVICE" --bin "$BIN")
 if [ "$WORK" = auto ]; then  # the disk if the family fits there (or is there), else RAM (/dev/shm)
   tried=""
   for c in /tmp/bm_t2 /dev/shm/bm_t2; do

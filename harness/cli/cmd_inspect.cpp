@@ -3,13 +3,19 @@
 // norms, cosines, sign agreement, zeros per position; merging/tv_stats.hpp).
 // Both read weights and report on them without writing models, so they are
 // one verb; `storage` stays the byte accounting computed from shapes.
+// With --shape, the config.json, tensors and parameter count of a preset size
+// (merging/storage.cpp family_preset) as JSON: the bench scripts' random
+// models take their shapes from here (bench/gpu/make_random_model.py).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "harness/cli/registry.hpp"
 #include "harness/core/error.hpp"
@@ -17,15 +23,18 @@
 #include "harness/core/log.hpp"
 #include "harness/models/arch.hpp"
 #include "harness/models/checkpoint.hpp"
+#include "harness/models/shapes.hpp"
 #include "harness/runner/config.hpp"
 #include "merging/api.hpp"
+#include "merging/storage.hpp"
 #include "merging/tv_stats.hpp"
 
 namespace {
 
 struct InspectArgs {
-  std::string model, base, family, json;
-  std::vector<std::string> experts;
+  std::string model, base, family, json, shape;
+  std::vector<std::string> experts, set;
+  int64_t layers = 0;
   bool task_vectors = false, common_vocab = false;
   int64_t chunk_mib = 16;
 };
@@ -102,6 +111,62 @@ void run_task_vector_stats(const InspectArgs& a) {
                (a.json.empty() ? std::string() : ", JSON in " + a.json));
 }
 
+// --shape NAME [--layers N] [--set key=N ...]: the preset's config.json (as
+// this program writes config.json), parameter count and tensors, as JSON.
+void print_shape(const InspectArgs& a) {
+  if (!a.model.empty() || a.task_vectors)
+    bm::fail("inspect --shape", "--shape describes a preset size; drop --model / --task-vectors");
+  const auto presets = bm::merging::family_presets();
+  if (std::find(presets.begin(), presets.end(), a.shape) == presets.end()) {
+    std::string all;
+    for (auto& x : presets) all += (all.empty() ? "" : ", ") + x;
+    bm::fail("--shape " + a.shape, "unknown preset" + bm::did_you_mean(a.shape, presets) + "; use one of " + all);
+  }
+  bm::ModelConfig c = bm::merging::family_preset(a.shape);
+  const std::vector<std::string> keys = {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                                         "num_attention_heads", "num_key_value_heads", "head_dim", "sliding_window"};
+  int64_t* field[] = {&c.vocab_size, &c.hidden_size, &c.intermediate_size, &c.num_hidden_layers,
+                      &c.num_attention_heads, &c.num_key_value_heads, &c.head_dim, &c.sliding_window};
+  bool head_dim_set = false;
+  for (const auto& kv : a.set) {
+    const size_t eq = kv.find('=');
+    const std::string k = kv.substr(0, eq);
+    auto it = std::find(keys.begin(), keys.end(), k);
+    if (eq == std::string::npos || it == keys.end())
+      bm::fail("--set " + kv, "expected KEY=N with KEY one of " + [&] {
+        std::string s;
+        for (auto& x : keys) s += (s.empty() ? "" : ", ") + x;
+        return s;
+      }() + bm::did_you_mean(k, keys));
+    int64_t v = 0;
+    try {
+      size_t used = 0;
+      v = std::stoll(kv.substr(eq + 1), &used);
+      if (used != kv.size() - eq - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      bm::fail("--set " + kv, "the value must be an integer");
+    }
+    if (v < 0 || (v == 0 && k != "sliding_window")) bm::fail("--set " + kv, "must be > 0 (sliding_window: 0 = none)");
+    *field[it - keys.begin()] = v;
+    head_dim_set |= k == "head_dim";
+  }
+  if (a.layers < 0) bm::fail("--layers", "must be >= 1 (0 = the preset's)");
+  if (a.layers > 0) c.num_hidden_layers = a.layers;
+  if (!head_dim_set) c.head_dim = c.hidden_size / c.num_attention_heads;  // the preset's rule at any width
+  if (c.hidden_size % c.num_attention_heads != 0 || c.num_attention_heads % c.num_key_value_heads != 0)
+    bm::fail("inspect --shape " + a.shape, "hidden_size must divide by num_attention_heads, and the heads by "
+                                           "num_key_value_heads; fix --set");
+  nlohmann::json j;
+  j["shape"] = a.shape;
+  j["config"] = nlohmann::json::parse(c.to_json_text());
+  j["parameters"] = c.parameter_count();
+  j["tensors"] = nlohmann::json::array();
+  for (const auto& t : bm::model_tensors(c)) j["tensors"].push_back({t.name, t.shape});
+  const std::string text = j.dump() + "\n";
+  if (!a.json.empty()) bm::write_file_atomic(a.json, text);
+  std::cout << text;
+}
+
 }  // namespace
 
 BM_COMMAND(inspect, [](CLI::App& app) {
@@ -119,9 +184,19 @@ BM_COMMAND(inspect, [](CLI::App& app) {
                   "(--experts NAME,... picks some)");
   sub->add_flag("--common-vocab", a->common_vocab,
                 "--task-vectors: when embed/lm_head rows differ, compare the rows all models share (default: error)");
-  sub->add_option("--json", a->json, "--task-vectors: also write the statistics as JSON here (atomic)");
+  sub->add_option("--json", a->json, "--task-vectors / --shape: also write the JSON here (atomic)");
+  sub->add_option("--shape", a->shape,
+                  "a preset size (" + [] {
+                    std::string s;
+                    for (auto& x : bm::merging::family_presets()) s += (s.empty() ? "" : ", ") + x;
+                    return s;
+                  }() + "): print its config.json, parameter count and tensors as JSON");
+  sub->add_option("--layers", a->layers, "--shape: decoder layers (default: the preset's)");
+  sub->add_option("--set", a->set, "--shape: KEY=N size overrides (hidden_size, intermediate_size, ...), repeatable");
   sub->add_option("--chunk-mib", a->chunk_mib, "--task-vectors: MiB of float64 per model read at once (default 16)");
   sub->callback([a] {
+    if (!a->shape.empty()) return print_shape(*a);
+    if (a->layers != 0 || !a->set.empty()) bm::fail("inspect --layers/--set", "these go with --shape NAME");
     if (a->task_vectors) return run_task_vector_stats(*a);
     if (!a->base.empty() || !a->experts.empty() || !a->family.empty())
       bm::fail("inspect --base/--experts/--family", "these are for task-vector statistics; add --task-vectors");
