@@ -11,6 +11,7 @@
 #include "harness/core/error.hpp"
 #include "harness/core/log.hpp"
 #include "merging/api.hpp"
+#include "merging/vocab.hpp"
 
 namespace {
 struct MergeArgs {
@@ -22,10 +23,11 @@ struct MergeArgs {
 
 BM_COMMAND(merge, [](CLI::App& app) {
   auto a = std::make_shared<MergeArgs>();
-  auto* sub = app.add_subcommand("merge", "merge expert checkpoints (average, task_arithmetic, ties, dare, dare_ties, "
-                                          "routing, onebit)");
+  std::string methods;  // the merge methods' vocabulary (merging/vocab.cpp)
+  for (auto& m : bm::merging::method_vocab()) methods += (methods.empty() ? "" : ", ") + m.name;
+  auto* sub = app.add_subcommand("merge", "merge expert checkpoints (" + methods + ")");
   sub->add_option("--config", a->config, "merge.toml with the same settings");
-  sub->add_option("--method", a->method, "merge method");
+  sub->add_option("--method", a->method, "merge method (--list-methods)");
   sub->add_option("--base", a->base, "base (pretrained) model dir");
   sub->add_option("--experts", a->experts, "name=DIR[,name=DIR...] (DIR may be a packed file from `compress`)");
   sub->add_option("--compress", a->compress,
@@ -40,7 +42,9 @@ BM_COMMAND(merge, [](CLI::App& app) {
     using namespace bm::merging;
     if (a->list) {
       for (auto& m : merge_methods()) {
-        std::cout << m.name << ": " << m.summary << (m.needs_route ? " (needs --route)" : "") << "\n";
+        std::cout << m.name << ": " << m.summary << (m.needs_route ? " (needs --route)" : "");
+        for (auto& alias : m.aliases) std::cout << " (also --method " << alias << ")";
+        std::cout << "\n";
         for (auto& p : m.params)
           std::cout << "  " << p.name << " = " << p.default_value << (p.per_expert ? "  [per expert]" : "") << "  "
                     << p.help << "\n";

@@ -61,10 +61,10 @@ struct PaperRow {
 struct Variant {
   std::string name;   // row label, unique
   std::string group;  // "Finetuned" | "Compressed experts" | "Merging methods" | ...
-  std::string kind;   // base | expert | compressed | merge | routing | onebit_merging
+  std::string kind;   // base | expert | compressed | merge | routing | onebit_merging (the last three: merging/vocab.cpp)
   std::string expert;                            // expert / compressed
   std::string position = "none";                 // compressed: none | attention | mlp | linear
-  std::string method;                            // merge: task_arithmetic | ties | dare_ties | dare_linear
+  std::string method;                            // merge: a method of merging/vocab.cpp (name or alias)
   std::vector<std::string> experts;              // merge / routing / onebit_merging
   std::map<std::string, std::string> compress;   // expert -> position (merging compressed experts, 1bit-Merging)
   std::map<std::string, double> params;          // method params: lambda, density, ...

@@ -3,7 +3,11 @@
 // parameters) and every row has an entry that merges; aliases find their method.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "harness/core/error.hpp"
+#include "harness/core/fileio.hpp"
 #include "merging/registry.hpp"
 #include "merging/vocab.hpp"
 
@@ -51,4 +55,24 @@ TEST(MergeVocab, AliasesAndDefaultsAsTheMethodsDocumentThem) {
   } catch (const bm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'dare_linear'"), std::string::npos) << e.what();
   }
+}
+
+TEST(MergeVocab, TheCliListsTheVocabulary) {
+  const char* bin = std::getenv("BITMERGE_BIN");
+  if (!bin || !bm::file_exists(bin)) GTEST_SKIP() << "bitmerge CLI not built (BITMERGE_BIN)";
+  auto run = [&](const std::string& args) {
+    std::string out;
+    FILE* p = ::popen((std::string(bin) + " " + args + " 2>&1").c_str(), "r");
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    ::pclose(p);
+    return out;
+  };
+  const std::string list = "\n" + run("merge --list-methods"), help = run("merge --help");
+  for (auto& m : method_vocab()) {
+    EXPECT_NE(list.find("\n" + m.name + ": " + m.summary), std::string::npos) << m.name << "\n" << list;
+    EXPECT_NE(help.find(m.name), std::string::npos) << m.name;
+  }
+  EXPECT_NE(list.find("(also --method dare_linear)"), std::string::npos) << list;
+  EXPECT_NE(list.find("  epsilon = 0.150000  [per expert]"), std::string::npos) << list;
 }
