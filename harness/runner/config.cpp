@@ -14,6 +14,7 @@
 #include "harness/models/arch.hpp"
 #include "harness/models/model_config.hpp"
 #include "harness/report/claims.hpp"
+#include "merging/storage.hpp"
 #include "merging/vocab.hpp"
 #include "tasks/common/task.hpp"
 #include "tasks/common/templates.hpp"
@@ -273,16 +274,28 @@ Family load_family(const std::string& path) {
     f.experts.push_back(parse_model(*et, name, path, "experts." + name + "."));
   }
   if (auto* sh = get_table(t, "shape", path, "")) {
-    check_keys(*sh, {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                     "num_key_value_heads", "tie_word_embeddings"},
+    check_keys(*sh, {"preset", "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                     "num_attention_heads", "num_key_value_heads", "tie_word_embeddings"},
                path, "shape.");
-    f.shape.vocab_size = get_int(*sh, "vocab_size", path, "shape.", 0);
-    f.shape.hidden_size = get_int(*sh, "hidden_size", path, "shape.", 0);
-    f.shape.intermediate_size = get_int(*sh, "intermediate_size", path, "shape.", 0);
-    f.shape.num_hidden_layers = get_int(*sh, "num_hidden_layers", path, "shape.", 0);
-    f.shape.num_attention_heads = get_int(*sh, "num_attention_heads", path, "shape.", 0);
-    f.shape.num_key_value_heads = get_int(*sh, "num_key_value_heads", path, "shape.", f.shape.num_attention_heads);
-    f.shape.tie_word_embeddings = get_bool(*sh, "tie_word_embeddings", path, "shape.", false);
+    // preset = one of merging/storage.cpp's family presets (their one home); any key below overrides it.
+    ModelShape d;
+    const std::string preset = get_str(*sh, "preset", path, "shape.", "");
+    if (!preset.empty()) {
+      check_choice(preset, bm::merging::family_presets(), path, "shape.preset");
+      const bm::ModelConfig c = bm::merging::family_preset(preset);
+      d.vocab_size = c.vocab_size, d.hidden_size = c.hidden_size, d.intermediate_size = c.intermediate_size;
+      d.num_hidden_layers = c.num_hidden_layers, d.num_attention_heads = c.num_attention_heads;
+      d.num_key_value_heads = c.num_key_value_heads, d.tie_word_embeddings = c.tie_word_embeddings;
+    }
+    f.shape.vocab_size = get_int(*sh, "vocab_size", path, "shape.", d.vocab_size);
+    f.shape.hidden_size = get_int(*sh, "hidden_size", path, "shape.", d.hidden_size);
+    f.shape.intermediate_size = get_int(*sh, "intermediate_size", path, "shape.", d.intermediate_size);
+    f.shape.num_hidden_layers = get_int(*sh, "num_hidden_layers", path, "shape.", d.num_hidden_layers);
+    f.shape.num_attention_heads = get_int(*sh, "num_attention_heads", path, "shape.", d.num_attention_heads);
+    f.shape.num_key_value_heads =
+        get_int(*sh, "num_key_value_heads", path, "shape.",
+                preset.empty() ? f.shape.num_attention_heads : d.num_key_value_heads);
+    f.shape.tie_word_embeddings = get_bool(*sh, "tie_word_embeddings", path, "shape.", d.tie_word_embeddings);
   }
   return f;
 }

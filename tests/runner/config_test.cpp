@@ -146,6 +146,36 @@ TEST(Configs, MissingCheckpointSaysWhereAndHow) {
   EXPECT_NE(msg.find("BITMERGE_MODELS_DIR"), std::string::npos) << msg;
 }
 
+// The published shapes have one home (merging/storage.cpp family_preset): a family's
+// [shape] names its preset, keys beside it override, and a bad preset is one line.
+TEST(Configs, FamilyShapeComesFromItsPreset) {
+  Family f13 = load_family(bmtest::source_dir() + "/configs/families/llama2-13b.toml");
+  EXPECT_EQ(f13.shape.hidden_size, 5120);
+  EXPECT_EQ(f13.shape.intermediate_size, 13824);
+  EXPECT_EQ(f13.shape.num_hidden_layers, 40);
+  EXPECT_EQ(f13.shape.num_attention_heads, 40);
+  EXPECT_EQ(f13.shape.num_key_value_heads, 40);
+  EXPECT_EQ(f13.shape.vocab_size, 32000);
+  Family fm = load_family(bmtest::source_dir() + "/configs/families/mistral-7b.toml");
+  EXPECT_EQ(fm.shape.intermediate_size, 14336);
+  EXPECT_EQ(fm.shape.num_key_value_heads, 8);  // GQA
+  std::string tmp = bmtest::make_tmpdir("cfgshape");
+  const std::string head = "name = \"t\"\narchitecture = \"llama\"\n[base]\npath = \"b\"\n[experts.chat]\npath = \"c\"\n"
+                           "domain = \"chat\"\n[shape]\n";
+  bmtest::write(tmp + "/over.toml", head + "preset = \"llama2-7b\"\nvocab_size = 32001\nnum_hidden_layers = 2\n");
+  Family fo = load_family(tmp + "/over.toml");
+  EXPECT_EQ(fo.shape.vocab_size, 32001);
+  EXPECT_EQ(fo.shape.num_hidden_layers, 2);
+  EXPECT_EQ(fo.shape.hidden_size, 4096);
+  EXPECT_EQ(fo.shape.num_key_value_heads, 32);
+  bmtest::write(tmp + "/bad.toml", head + "preset = \"llama2-7c\"\n");
+  std::string msg = error_of([&] { load_family(tmp + "/bad.toml"); });
+  EXPECT_NE(msg.find("bad.toml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("shape.preset"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("llama2-7b"), std::string::npos) << msg;  // the closest name
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
 TEST(Configs, FamilyWithMismatchedExpertIsRejected) {
   std::string tmp = bmtest::make_tmpdir("cfg5");
   std::string p = bmtest::tiny_experiment(tmp, 0);
