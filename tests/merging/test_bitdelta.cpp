@@ -14,19 +14,13 @@
 #include "harness/train/bitdelta.hpp"
 #include "merging/packed_format.hpp"
 #include "tests/merging/tiny_model.hpp"
+#include "tests/runner/helpers.hpp"
 
 using namespace bm;
 using namespace bm::merging;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const bm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using bmtest::error_of;
 uint64_t file_size(const std::string& p) {
   struct stat st {};
   return stat(p.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;

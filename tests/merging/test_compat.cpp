@@ -6,19 +6,13 @@
 #include "harness/core/error.hpp"
 #include "merging/api.hpp"
 #include "tests/merging/tiny_model.hpp"
+#include "tests/runner/helpers.hpp"
 
 using namespace bm;
 using namespace bm::merging;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using bmtest::error_of;
 bool has(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "merging/packed_format.hpp"
 #include "merging/storage.hpp"
 #include "tests/merging/tiny_model.hpp"
+#include "tests/runner/helpers.hpp"
 
 using namespace bm;
 using namespace bm::merging;
@@ -20,14 +21,7 @@ namespace {
 torch::Tensor m4(std::vector<float> v) { return torch::tensor(v).reshape({4, 4}); }
 // |d1| is a permutation of 1..16.
 torch::Tensor d1() { return m4({16, -2, 3, -15, 5, 14, -7, 1, -9, 10, 4, -12, 13, -6, 8, 11}); }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using bmtest::error_of;
 }  // namespace
 
 TEST(Ternary, TopKSignTimesMeanOfTheKeptHandComputed) {

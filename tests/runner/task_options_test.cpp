@@ -15,14 +15,7 @@
 using namespace bm::runner;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const bm::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using bmtest::error_of;
 
 std::string experiment(const std::string& dir, const std::string& benchmarks, const std::string& eval) {
   bmtest::tiny_family(dir);
