@@ -228,7 +228,7 @@ step total "$(since "$T0")" "budget $BUDGET s"
 
 # 7. The report and what comes back.
 COMMIT=$(sed -n "s/^commit //p" "$(dirname "$BIN")/PREBUILT" 2>/dev/null | head -1 || true)
-[ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (dirty tree)')"
+[ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$( [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (dirty tree)' || true)"
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
 "$PY" bench/gpu/table2_report.py --work "$WORK" --device "${GPU:-$DEVICE}" --commit "$COMMIT" --limit "$LIMIT" \
   --budget "$BUDGET" --args "$ARGS" --out "$OUTD/table2_realshape.md"
