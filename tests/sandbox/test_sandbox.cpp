@@ -61,8 +61,14 @@ std::vector<int> pids_with_cmdline(const std::string& needle) {
   while (dirent* e = readdir(d)) {
     int pid = atoi(e->d_name);
     if (pid <= 0) continue;
-    std::ifstream f("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // A process may exit between readdir and the read (ESRCH): it no longer counts.
+    std::string s;
+    try {
+      std::ifstream f("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
+      s.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    } catch (const std::exception&) {
+      continue;
+    }
     if (s.find(needle) != std::string::npos) out.push_back(pid);
   }
   closedir(d);
