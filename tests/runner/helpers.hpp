@@ -56,7 +56,9 @@ inline std::string source_dir() {
 // A tiny random LLaMA family written by transformers (vocab 32000, hidden 32, 2 layers;
 // chat/math/code = base + 0.01 N(0,1) per parameter) into DIR/models, and DIR/fam.toml
 // (kTinyLlamaFamily) naming it. Returns the generator's run (rc 0 on success).
-inline const char* kTinyLlamaFamily = R"(name = "tiny-llama"
+// A family TOML naming models/{base,chat,math,code} under its own directory.
+inline std::string tiny_family_toml(const std::string& name) {
+  return "name = \"" + name + R"("
 architecture = "llama"
 dtype = "float32"
 [base]
@@ -68,6 +70,8 @@ path = "models/math"
 [experts.code]
 path = "models/code"
 )";
+}
+inline const std::string kTinyLlamaFamily = tiny_family_toml("tiny-llama");
 
 inline CmdResult make_tiny_llama_family(const std::string& dir, const std::string& python,
                                         const std::string& data_dir) {
@@ -97,18 +101,7 @@ for name in ["base", "chat", "math", "code"]:
 // A tiny family whose models need not exist (synthetic backend).
 inline std::string tiny_family(const std::string& dir) {
   std::string p = dir + "/fam.toml";
-  write(p, R"(name = "tiny"
-architecture = "llama"
-dtype = "float32"
-[base]
-path = "models/base"
-[experts.chat]
-path = "models/chat"
-[experts.math]
-path = "models/math"
-[experts.code]
-path = "models/code"
-[shape]
+  write(p, tiny_family_toml("tiny") + R"([shape]
 vocab_size = 100
 hidden_size = 16
 intermediate_size = 32
