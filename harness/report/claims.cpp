@@ -72,8 +72,8 @@ std::string verdict_of(const ClaimCheck& c, double lo, double hi) {
   return kInconclusive;
 }
 
-std::optional<double> score(const ResultsView& v, const Row& r, const std::string& b) {
-  if (b == "average") return r.measured_average(v.benchmarks);
+std::optional<double> score(const std::vector<std::string>& avg_over, const Row& r, const std::string& b) {
+  if (b == "average") return r.measured_average(avg_over);
   auto it = r.measured.find(b);
   if (it == r.measured.end()) return std::nullopt;
   return it->second;
@@ -82,11 +82,14 @@ std::optional<double> score(const ResultsView& v, const Row& r, const std::strin
 }  // namespace
 
 std::string ClaimCheck::describe() const {
-  std::string bl = benchmark_label(benchmark);
+  std::string bl;
+  for (auto& x : benchmarks) bl += (bl.empty() ? "" : "+") + benchmark_label(x);
+  if (bl.empty()) bl = benchmark_label(benchmark);
   std::string lhs;
   if (stat == "diff") lhs = a + " − " + b + " (" + bl + ", points)";
   else if (stat == "ratio") lhs = a + " as % of " + b + " (" + bl + ")";
   else if (stat == "storage_ratio") lhs = a + "'s storage as % of " + b + "'s";
+  else if (stat == "gain_kept") lhs = "% of " + b + "'s gain over " + base + " kept by " + a + " (" + bl + ")";
   else lhs = a + " (" + bl + ")";
   if (op == "within") return lhs + " within " + f2(value) + " ± " + f2(margin);
   return lhs + " " + op + " " + f2(value);
@@ -125,14 +128,30 @@ std::vector<Claim> parse_claims_text(const std::string& text, const std::string&
       std::string cp = pre + "checks[" + std::to_string(k++) + "].";
       auto* kt = cn.as_table();
       if (!kt) key_fail(file, cp.substr(0, cp.size() - 1), "must be an inline table { a = ..., op = ... }");
-      check_keys(*kt, {"stat", "a", "b", "benchmark", "op", "value", "margin", "paper"}, file, cp);
+      check_keys(*kt, {"stat", "a", "b", "base", "benchmark", "op", "value", "margin", "paper"}, file, cp);
       ClaimCheck base;
       base.stat = str_of(*kt, "stat", file, cp, "diff");
-      if (base.stat != "diff" && base.stat != "ratio" && base.stat != "storage_ratio" && base.stat != "value")
-        key_fail(file, cp + "stat", "'" + base.stat + "' is not diff, ratio, storage_ratio or value" +
-                                        bm::did_you_mean(base.stat, {"diff", "ratio", "storage_ratio", "value"}));
+      const std::vector<std::string> stats = {"diff", "ratio", "storage_ratio", "value", "gain_kept"};
+      if (std::find(stats.begin(), stats.end(), base.stat) == stats.end())
+        key_fail(file, cp + "stat", "'" + base.stat + "' is not diff, ratio, storage_ratio, value or gain_kept" +
+                                        bm::did_you_mean(base.stat, stats));
       base.a = str_of(*kt, "a", file, cp, "", true);
-      base.benchmark = str_of(*kt, "benchmark", file, cp, "average");
+      base.base = str_of(*kt, "base", file, cp, "");
+      if (base.stat == "gain_kept" && base.base.empty())
+        key_fail(file, cp + "base", "missing; stat 'gain_kept' measures both gains from this variant (e.g. \"Base\")");
+      if (base.stat != "gain_kept" && !base.base.empty())
+        key_fail(file, cp + "base", "is for stat 'gain_kept' only; remove it or set stat = \"gain_kept\"");
+      if (auto* bn = kt->get("benchmark"); bn && bn->is_array()) {
+        for (auto&& x : *bn->as_array()) {
+          if (!x.is_string()) key_fail(file, cp + "benchmark", "must be a benchmark name or a list of names");
+          base.benchmarks.push_back(std::string(*x.value<std::string>()));
+        }
+        if (base.benchmarks.empty()) key_fail(file, cp + "benchmark", "is an empty list; name at least one benchmark");
+        if (base.stat == "value" || base.stat == "storage_ratio")
+          key_fail(file, cp + "benchmark", "a list of benchmarks is for diff, ratio and gain_kept; give one name");
+      } else {
+        base.benchmark = str_of(*kt, "benchmark", file, cp, "average");
+      }
       base.op = str_of(*kt, "op", file, cp, ">");
       if (base.op != ">" && base.op != "<" && base.op != "within")
         key_fail(file, cp + "op", "'" + base.op + "' is not >, < or within");
@@ -179,13 +198,28 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
       r.check = k;
       const Row* a = v.row(k.a);
       const Row* b = k.b.empty() ? nullptr : v.row(k.b);
+      const Row* b0 = k.base.empty() ? nullptr : v.row(k.base);
+      // The benchmarks an average runs over: the check's own list, else the experiment's.
+      const std::vector<std::string>& avg_over = k.benchmarks.empty() ? v.benchmarks : k.benchmarks;
       auto not_measured = [&](const std::string& why) {
         r.verdict = kNotMeasured;
         r.detail = why;
       };
       if (!a) not_measured("no variant '" + k.a + "' in " + v.name);
       else if (!k.b.empty() && !b) not_measured("no variant '" + k.b + "' in " + v.name);
-      else if (k.stat == "storage_ratio") {
+      else if (!k.base.empty() && !b0) not_measured("no variant '" + k.base + "' in " + v.name);
+      else if (k.stat == "gain_kept") {
+        std::string why;
+        auto g = paired_gain_kept(*a, *b, *b0, k.benchmark == "average" ? avg_over : std::vector<std::string>{k.benchmark},
+                                  o, &why);
+        if (!g) not_measured(why);
+        else {
+          r.estimate = g->ratio;
+          r.lo = g->lo;
+          r.hi = g->hi;
+          r.test = "paired bootstrap of the share of the gain";
+        }
+      } else if (k.stat == "storage_ratio") {
         if (!a->storage_bytes || !b->storage_bytes || *b->storage_bytes <= 0) not_measured("no storage size recorded");
         else {
           double x = 100.0 * *a->storage_bytes / *b->storage_bytes;
@@ -193,8 +227,8 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
           r.test = "exact (analytic storage count)";
         }
       } else if (k.stat == "value") {
-        auto m = score(v, *a, k.benchmark);
-        auto se = a->measured_stderr(k.benchmark, v.benchmarks);
+        auto m = score(avg_over, *a, k.benchmark);
+        auto se = a->measured_stderr(k.benchmark, avg_over);
         if (!m) not_measured(k.a + " has no complete " + benchmark_label(k.benchmark));
         else if (!se) not_measured(k.a + " has no standard error (no per-item scores)");
         else {
@@ -204,7 +238,7 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
           r.test = "score ± " + f2(z) + " standard errors";
         }
       } else if (k.stat == "ratio") {
-        std::vector<std::string> bs = k.benchmark == "average" ? v.benchmarks : std::vector<std::string>{k.benchmark};
+        std::vector<std::string> bs = k.benchmark == "average" ? avg_over : std::vector<std::string>{k.benchmark};
         std::string why;
         auto rr = paired_ratio(*a, *b, bs, o, &why);
         if (!rr) not_measured(why);
@@ -216,7 +250,7 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
         }
       } else {  // diff
         std::string why;
-        auto pt = paired_test(*a, *b, k.benchmark, v.benchmarks, o, &why);
+        auto pt = paired_test(*a, *b, k.benchmark, avg_over, o, &why);
         if (pt) {
           r.estimate = 100 * pt->diff;
           r.lo = 100 * pt->ci_lo;
@@ -225,8 +259,8 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
           if (pt->test == "mcnemar-exact") r.mcnemar_p = pt->p;
           if (pt->test == "mcnemar-exact") r.test += "; interval: paired bootstrap";
         } else {
-          auto ma = score(v, *a, k.benchmark), mb = score(v, *b, k.benchmark);
-          auto sa = a->measured_stderr(k.benchmark, v.benchmarks), sb = b->measured_stderr(k.benchmark, v.benchmarks);
+          auto ma = score(avg_over, *a, k.benchmark), mb = score(avg_over, *b, k.benchmark);
+          auto sa = a->measured_stderr(k.benchmark, avg_over), sb = b->measured_stderr(k.benchmark, avg_over);
           if (ma && mb && sa && sb) {
             double se = std::sqrt(*sa * *sa + *sb * *sb);
             r.estimate = *ma - *mb;

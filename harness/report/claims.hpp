@@ -10,14 +10,17 @@
 //     { a = "1bit-Merging", b = ["Task Arithmetic", "TIES-Merging", "DARE"], op = ">", value = 0 },
 //   ]
 //
-// A check: stat (diff | ratio | storage_ratio | value; default diff), a, b
-// (string or list: one check per entry), benchmark (default "average"),
+// A check: stat (diff | ratio | storage_ratio | value | gain_kept; default diff), a, b
+// (string or list: one check per entry), benchmark (default "average"; a list of
+// benchmarks = their average, e.g. one domain's), base (gain_kept only),
 // op (> | < | within), value (default 0), margin (within only), paper (the
 // paper's figure of the same statistic, shown beside the measured one).
 //   diff          a - b in points, 95% paired-bootstrap interval
 //   ratio         100 * average(a) / average(b), bootstrap interval
 //   storage_ratio 100 * storage(a) / storage(b), exact (analytic)
 //   value         a's score, interval = score +- 1.96 standard errors
+//   gain_kept     100 * (avg(a) - avg(base)) / (avg(b) - avg(base)): the share of b's
+//                 gain over base that a keeps, paired bootstrap over items
 // Verdict of a check from its interval [lo, hi]: ">": holds if lo > value,
 // fails if hi <= value; "<" mirrored; "within": holds if [lo, hi] lies in
 // value +- margin, fails if it lies outside; otherwise "inconclusive at this n".
@@ -35,6 +38,8 @@ namespace bm::report {
 
 struct ClaimCheck {
   std::string stat = "diff", a, b, benchmark = "average", op = ">";
+  std::string base;                     // gain_kept: the variant both gains are measured from
+  std::vector<std::string> benchmarks;  // benchmark given as a list: the average over these
   double value = 0, margin = 0;
   std::optional<double> paper;
   std::string describe() const;  // "1bit-Merging − DARE (Average) > 0.00"

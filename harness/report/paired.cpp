@@ -67,6 +67,20 @@ std::optional<stats::RatioResult> paired_ratio(const Row& a, const Row& b, const
   return stats::paired_ratio_average(xa, xb, o);
 }
 
+std::optional<stats::RatioResult> paired_gain_kept(const Row& a, const Row& b, const Row& base,
+                                                   const std::vector<std::string>& benchmarks,
+                                                   const stats::PairedOptions& o, std::string* why) {
+  std::vector<std::vector<double>> xa, xb, xa2, x0;
+  if (!collect(a, b, benchmarks, xa, xb, why) || !collect(a, base, benchmarks, xa2, x0, why)) return std::nullopt;
+  double gb = 0;
+  for (size_t k = 0; k < xb.size(); ++k) gb += stats::mean(xb[k]) - stats::mean(x0[k]);
+  if (gb == 0) {
+    if (why) *why = b.name + " scores the same as " + base.name + " here: no gain to keep";
+    return std::nullopt;
+  }
+  return stats::paired_gain_kept_average(xa, xb, x0, o);  // xa and x0 both in a's item order
+}
+
 std::string format_p(double p) {
   char buf[48];
   if (p < 1e-10) return "p < 1e-10";

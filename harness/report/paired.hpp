@@ -28,6 +28,12 @@ std::optional<stats::PairedResult> paired_test(const Row& a, const Row& b, const
 std::optional<stats::RatioResult> paired_ratio(const Row& a, const Row& b, const std::vector<std::string>& benchmarks,
                                                const stats::PairedOptions& o, std::string* why = nullptr);
 
+// 100 * (average(a) - average(base)) / (average(b) - average(base)) with its bootstrap
+// interval: the share of b's gain over base that a keeps (e.g. a merge vs an expert).
+std::optional<stats::RatioResult> paired_gain_kept(const Row& a, const Row& b, const Row& base,
+                                                   const std::vector<std::string>& benchmarks,
+                                                   const stats::PairedOptions& o, std::string* why = nullptr);
+
 // "p = 0.0123", "p < 1e-10".
 std::string format_p(double p);
 // "12.34" and "+12.34": points as the comparison and claims tables print them.

@@ -201,4 +201,47 @@ RatioResult paired_ratio_average(const std::vector<std::vector<double>>& a, cons
   return r;
 }
 
+RatioResult paired_gain_kept_average(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
+                                     const std::vector<std::vector<double>>& base, const PairedOptions& o) {
+  check_options(o);
+  if (a.size() != b.size() || a.size() != base.size() || a.empty())
+    bm::fail("gain kept", "the three variants have different benchmark lists");
+  double ma = 0, mb = 0, m0 = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (a[k].size() != b[k].size() || a[k].size() != base[k].size() || a[k].empty())
+      bm::fail("gain kept", "the three variants were scored on different items");
+    ma += mean(a[k]);
+    mb += mean(b[k]);
+    m0 += mean(base[k]);
+  }
+  if (mb == m0) bm::fail("gain kept", "the reference variant scores the same as the base; its gain is 0 and the share undefined");
+  RatioResult r;
+  r.ratio = 100.0 * (ma - m0) / (mb - m0);
+  SplitMix64 rng(o.seed);
+  std::vector<double> boot;
+  boot.reserve(static_cast<size_t>(o.resamples));
+  for (int i = 0; i < o.resamples; ++i) {
+    double sa = 0, sb = 0, s0 = 0;
+    for (size_t k = 0; k < a.size(); ++k) {
+      double xa = 0, xb = 0, x0 = 0;
+      for (size_t j = 0; j < a[k].size(); ++j) {
+        size_t t = rng.index(a[k].size());
+        xa += a[k][t];
+        xb += b[k][t];
+        x0 += base[k][t];
+      }
+      double n = static_cast<double>(a[k].size());
+      sa += xa / n;
+      sb += xb / n;
+      s0 += x0 / n;
+    }
+    // A resample where b gained nothing has no share; it counts as keeping none of it.
+    boot.push_back(sb == s0 ? 0.0 : 100.0 * (sa - s0) / (sb - s0));
+  }
+  double tail = (1.0 - o.confidence) / 2.0 * 100.0;
+  r.lo = percentile(boot, tail);
+  r.hi = percentile(boot, 100.0 - tail);
+  return r;
+}
+
 }  // namespace bm::stats

@@ -78,6 +78,13 @@ struct RatioResult {
 RatioResult paired_ratio_average(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
                                  const PairedOptions& o);
 
+// Share of b's gain over `base` that a keeps, 100 * (mean(a) - mean(base)) / (mean(b) - mean(base)),
+// means over benchmarks (items resampled jointly for the three variants within each benchmark),
+// with its bootstrap interval. E.g. how much of the Math expert's gain over the base a merge keeps
+// on the math benchmarks. bm::Error when b's gain is 0 (undefined).
+RatioResult paired_gain_kept_average(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b,
+                                     const std::vector<std::vector<double>>& base, const PairedOptions& o);
+
 bool all_binary(const std::vector<double>& x);
 
 }  // namespace bm::stats

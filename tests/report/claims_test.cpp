@@ -159,6 +159,75 @@ TEST(Claims, EachVerdictAsKnownInAdvance) {
   EXPECT_NE(md.find("| Weak as % of Routing (Average) > 90.00 | 31.25 |"), std::string::npos) << md;
 }
 
+// Share of an expert's gain kept, over one domain's benchmarks. 100 items per benchmark;
+// right answers on items 0..k-1: Base mmlu 20 / gsm8k 10, Expert 30 / 90, Merge 30 / 50.
+TEST(Claims, GainKeptOverADomainsBenchmarks) {
+  json j;
+  j["schema"] = kResultsSchemaName;
+  j["schema_version"] = kResultsSchemaVersion;
+  j["experiment"] = {{"name", "gain"}, {"title", "Gain"}, {"table", "main"}, {"family", "f"},
+                     {"benchmarks", {"mmlu", "gsm8k"}}, {"best_within", ""}, {"backend", "model"}};
+  std::map<std::string, std::pair<int, int>> right = {{"Base", {20, 10}}, {"Expert", {30, 90}}, {"Merge", {30, 50}},
+                                                      {"Same", {20, 10}}};
+  for (auto& [name, r] : right) {
+    j["variants"].push_back({{"name", name}, {"group", "g"}, {"kind", "merge"}});
+    for (std::string b : {"mmlu", "gsm8k"}) {
+      int k = b == "mmlu" ? r.first : r.second;
+      json ids = json::array(), sc = json::array();
+      for (int i = 0; i < 100; ++i) {
+        ids.push_back(b + "/" + std::to_string(i));
+        sc.push_back(i < k ? 1 : 0);
+      }
+      json cell = {{"variant", name}, {"benchmark", b}, {"status", "done"}, {"score", double(k)}, {"metric", "acc"},
+                   {"n_items", 100}};
+      cell["extra"] = {{"metrics", {{"acc", k / 100.0}, {"acc_stderr", 0.04}}},
+                       {"items", {{"ids", ids}, {"scores", {{"acc", sc}}}}}};
+      j["cells"].push_back(cell);
+    }
+  }
+  auto v = view_of(j);
+  auto claims = parse_claims_text(R"TOML(
+[[claims]]
+id = "half-math"
+text = "Merge keeps more than 30% of Expert's GSM8K gain"
+checks = [ { stat = "gain_kept", a = "Merge", b = "Expert", base = "Base", benchmark = ["gsm8k"], op = ">", value = 30 } ]
+[[claims]]
+id = "both"
+text = "over both benchmarks"
+checks = [ { stat = "gain_kept", a = "Merge", b = "Expert", base = "Base", benchmark = ["mmlu", "gsm8k"], op = ">", value = 90 } ]
+[[claims]]
+id = "all"
+text = "default: the experiment's benchmarks"
+checks = [ { stat = "gain_kept", a = "Merge", b = "Expert", base = "Base" } ]
+[[claims]]
+id = "domain-diff"
+text = "Expert is 15 points over Base on the gsm8k domain"
+checks = [ { a = "Expert", b = "Base", benchmark = ["gsm8k"], op = ">", value = 15 } ]
+[[claims]]
+id = "nogain"
+text = "a reference with no gain"
+checks = [ { stat = "gain_kept", a = "Merge", b = "Same", base = "Base" } ]
+)TOML",
+                                  "gain.toml");
+  bm::stats::PairedOptions o;
+  o.resamples = 2000;
+  auto out = evaluate_claims(claims, v, o);
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_NEAR(*out[0].checks[0].estimate, 50.0, 1e-9);  // (50-10)/(90-10)
+  EXPECT_LT(*out[0].checks[0].lo, 50.0);
+  EXPECT_GT(*out[0].checks[0].hi, 50.0);
+  EXPECT_EQ(out[0].verdict, kHolds);
+  EXPECT_NEAR(*out[1].checks[0].estimate, 100.0 * 25 / 45, 1e-9);  // ((30+50)/2-15)/((30+90)/2-15)
+  EXPECT_EQ(out[1].verdict, kFails);
+  EXPECT_NEAR(*out[2].checks[0].estimate, 100.0 * 25 / 45, 1e-9) << "no list: the experiment's benchmarks";
+  EXPECT_NEAR(*out[3].checks[0].estimate, 80.0, 1e-9) << "a diff over a benchmark list averages those only";
+  EXPECT_EQ(out[3].verdict, kHolds);
+  EXPECT_EQ(out[4].verdict, kNotMeasured);
+  EXPECT_NE(out[4].checks[0].detail.find("no gain"), std::string::npos) << out[4].checks[0].detail;
+  std::string md = render_claims(v, out, o, "gain/results.json");
+  EXPECT_NE(md.find("% of Expert's gain over Base kept by Merge (GSM8K) > 30.00 | 50.00 |"), std::string::npos) << md;
+}
+
 TEST(Claims, BadClaimsAreOneLineErrors) {
   auto expect_err = [](const std::string& toml, const std::string& needle) {
     try {
@@ -176,6 +245,12 @@ TEST(Claims, BadClaimsAreOneLineErrors) {
   expect_err("[[claims]]\nid = \"1\"\ntext = \"t\"\nchecks = [ { a = \"A\", b = \"B\", op = \"within\" } ]\n",
              "margin");
   expect_err("[[claims]]\nid = \"1\"\ntext = \"t\"\nchecks = [ { a = \"A\", bb = \"B\" } ]\n", "unknown key");
+  expect_err("[[claims]]\nid = \"1\"\ntext = \"t\"\nchecks = [ { a = \"A\", b = \"B\", stat = \"gain_kept\" } ]\n",
+             "claims[0].checks[0].base");
+  expect_err("[[claims]]\nid = \"1\"\ntext = \"t\"\nchecks = [ { a = \"A\", b = \"B\", base = \"C\" } ]\n",
+             "for stat 'gain_kept' only");
+  expect_err("[[claims]]\nid = \"1\"\ntext = \"t\"\nchecks = [ { a = \"A\", stat = \"value\", benchmark = [\"mmlu\"] } ]\n",
+             "claims[0].checks[0].benchmark");
   EXPECT_TRUE(parse_claims_text("name = \"x\"\n", "x.toml").empty());
 }
 
@@ -191,7 +266,7 @@ TEST(Claims, EveryExperimentConfigsClaimsParseAndNameItsVariants) {
     EXPECT_FALSE(cl.empty()) << f << " has no [[claims]]";
     for (auto& c : cl)
       for (auto& k : c.checks)
-        for (auto& name : {k.a, k.b})
+        for (auto& name : {k.a, k.b, k.base})
           if (!name.empty()) {
             EXPECT_NE(text.find("name = \"" + name + "\""), std::string::npos) << f << ": " << name;
           }
