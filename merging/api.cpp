@@ -1,8 +1,10 @@
 #include "merging/api.hpp"
 
 #include <malloc.h>
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <cstdio>
@@ -180,6 +182,13 @@ struct Merger::Impl {
   size_t ahead_next = 0;
   bool ahead_stop = false, ahead_started = false;
   std::exception_ptr ahead_error;
+  // DARE (method->random_drop): the keep masks of the next tensors, drawn side by side on
+  // worker threads while the current one is merged (merging/general.hpp DropMaskPool).
+  // BITMERGE_DARE_AHEAD=0 turns it off (every mask drawn inline, as before; the same bits).
+  std::unique_ptr<DropMaskPool> drop_pool;
+  std::map<std::string, size_t> name_index;
+  int64_t chunk_step(const std::string& name) const;  // CPU row-chunk step, 0 = whole tensor
+  void request_masks(const std::string& name);
 
   bool needs_global_thresholds() const {
     if (!params.has("trim") || params.s("trim") != "global") return false;
@@ -309,7 +318,15 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
   I.compat = check_compatible(*I.base, raw);
   for (auto& l : I.compat.lines()) I.notes.push_back(l);
   if (!spec.route.empty()) set_route(spec.route);
+  const char* ahead = std::getenv("BITMERGE_DARE_AHEAD");
+  if (I.method->random_drop && !(ahead && std::string(ahead) == "0")) {
+    I.drop_pool = std::make_unique<DropMaskPool>();
+    const auto& names = I.base->names();
+    for (size_t i = 0; i < names.size(); ++i) I.name_index[names[i]] = i;
+  }
 }
+
+int64_t Merger::drop_masks_served() const { return impl_->drop_pool ? impl_->drop_pool->served() : 0; }
 
 Merger::~Merger() {
   if (!impl_) return;
@@ -354,6 +371,48 @@ static int64_t merge_chunk_bytes() {
     if (v > 0) return v;
   }
   return int64_t(4) << 20;
+}
+
+int64_t Merger::Impl::chunk_step(const std::string& name) const {
+  auto info = base->info(name);
+  int64_t numel = info.numel();
+  int64_t chunk = merge_chunk_bytes();
+  if (method->kind == MethodKind::Routing || method->whole_tensor || info.shape.empty() || info.shape[0] <= 1 ||
+      numel * 4 <= chunk)
+    return 0;
+  for (auto& e : experts)
+    if (!e->can_slice(name) || e->shape(name) != info.shape) return 0;
+  int64_t row_elems = numel / info.shape[0];
+  int64_t step = std::max<int64_t>(1, chunk / std::max<int64_t>(1, row_elems * 4));
+  return step < info.shape[0] ? step : 0;
+}
+
+// Starts the masks of `name` and of the next few tensors (about one thread per core
+// for all experts together; at most 8 tensors ahead). A mask asked for with other
+// sizes (an expert with more vocabulary rows) is not used: take() then draws inline.
+void Merger::Impl::request_masks(const std::string& name) {
+  if (!drop_pool) return;
+  auto it = name_index.find(name);
+  if (it == name_index.end()) return;
+  auto seed = static_cast<uint64_t>(params.i("seed"));
+  size_t active = 0;
+  for (auto& en : expert_names) {
+    double d = params.f("density", en);
+    active += d > 0.0 && d < 1.0;
+  }
+  if (active == 0) return;
+  unsigned hc = std::max(1u, std::thread::hardware_concurrency());
+  size_t window = std::clamp<size_t>((hc > 2 ? hc - 2 : 1) / active, 1, 8);
+  const auto& names = base->names();
+  for (size_t j = it->second; j < std::min(names.size(), it->second + window); ++j) {
+    const auto& n = names[j];
+    if (!device.is_cuda() && chunk_step(n) > 0) continue;  // row chunks draw from their own generators
+    auto shape = base->info(n).shape;
+    for (auto& en : expert_names) {
+      double d = params.f("density", en);
+      if (d > 0.0 && d < 1.0) drop_pool->request(en, n, shape, d, seed);
+    }
+  }
 }
 
 // Large dense tensors are merged in row chunks: the fp32 base, deltas and
@@ -497,6 +556,8 @@ torch::Tensor Merger::compute_device(const std::string& name) {
   job.params = &I.params;
   job.route = I.route;
   job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
+  I.request_masks(name);
+  job.drop_masks = I.drop_pool.get();
   auto merged = I.method->merge(job).to(dtype);
   job = TensorJob();
   auto t2 = Clock::now();
@@ -613,19 +674,7 @@ torch::Tensor Merger::tensor(const std::string& name) {
   if (I.method->needs_route && I.route < 0) fail("--route", "method " + I.method->name + " needs --route");
   if (I.needs_global_thresholds() && !I.thresholds_ready) I.compute_thresholds();
   if (I.device.is_cuda()) return tensor_device(name);
-  {
-    auto info = I.base->info(name);
-    int64_t numel = info.numel();
-    int64_t chunk = merge_chunk_bytes();
-    if (I.method->kind != MethodKind::Routing && !I.method->whole_tensor && !info.shape.empty() && info.shape[0] > 1 &&
-        numel * 4 > chunk) {
-      bool ok = true;
-      for (auto& e : I.experts) ok = ok && e->can_slice(name) && e->shape(name) == info.shape;
-      int64_t row_elems = numel / info.shape[0];
-      int64_t step = std::max<int64_t>(1, chunk / std::max<int64_t>(1, row_elems * 4));
-      if (ok && step < info.shape[0]) return tensor_chunked(name, step);
-    }
-  }
+  if (int64_t step = I.chunk_step(name); step > 0) return tensor_chunked(name, step);
   auto b = I.base->get(name);
   auto dtype = b.scalar_type();
   TensorJob job;
@@ -648,6 +697,8 @@ torch::Tensor Merger::tensor(const std::string& name) {
   job.params = &I.params;
   job.route = I.route;
   job.global_thresholds = I.thresholds_ready ? &I.thresholds : nullptr;
+  I.request_masks(name);
+  job.drop_masks = I.drop_pool.get();
   auto out = I.method->merge(job);
   return out.to(dtype).to(torch::kCPU).contiguous();
 }

@@ -71,6 +71,8 @@ class Merger {
   // back, time between tensor() calls = the caller's writing, upload
   // counters); empty on cpu.
   std::string profile_line() const;
+  // DARE: masks drawn ahead on worker threads and used (0 when off: BITMERGE_DARE_AHEAD=0, or not DARE).
+  int64_t drop_masks_served() const;
   // The opened inputs (merging/routed_bank.cpp holds them in memory).
   const Checkpoint& base_checkpoint() const;
   const std::vector<std::unique_ptr<ExpertSource>>& expert_sources() const;

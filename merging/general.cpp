@@ -76,6 +76,68 @@ torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, c
   return dare_drop_gen(d, density, at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor)), rescale);
 }
 
+struct DropMaskPool::Entry {
+  std::vector<int64_t> sizes;
+  double density = 0;
+  uint64_t seed = 0;
+  std::future<torch::Tensor> mask;
+};
+
+static std::string pool_key(const std::string& expert, const std::string& tensor) {
+  return expert + std::string(1, '\0') + tensor;
+}
+
+DropMaskPool::~DropMaskPool() {
+  std::lock_guard<std::mutex> g(m_);
+  for (auto& [k, e] : pending_)
+    if (e->mask.valid()) e->mask.wait();
+}
+
+void DropMaskPool::request(const std::string& expert, const std::string& tensor, const std::vector<int64_t>& sizes,
+                           double density, uint64_t seed) {
+  std::lock_guard<std::mutex> g(m_);
+  auto key = pool_key(expert, tensor);
+  if (pending_.count(key)) return;
+  auto e = std::make_shared<Entry>();
+  e->sizes = sizes;
+  e->density = density;
+  e->seed = seed;
+  uint64_t s = mix_seed(seed, expert, tensor);
+  e->mask = std::async(std::launch::async, [sizes, density, s] {
+    at::NoGradGuard ng;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(s);
+    return torch::rand(sizes, gen, torch::TensorOptions().dtype(torch::kFloat32)) < density;  // as dare_drop_gen
+  });
+  pending_[key] = std::move(e);
+}
+
+torch::Tensor DropMaskPool::take(const std::string& expert, const std::string& tensor, at::IntArrayRef sizes,
+                                 double density, uint64_t seed) {
+  std::shared_ptr<Entry> e;
+  {
+    std::lock_guard<std::mutex> g(m_);
+    auto it = pending_.find(pool_key(expert, tensor));
+    if (it == pending_.end()) return torch::Tensor();
+    e = it->second;
+    pending_.erase(it);
+  }
+  auto mask = e->mask.get();  // rethrows a failed draw
+  if (sizes.vec() != e->sizes || density != e->density || seed != e->seed) return torch::Tensor();
+  std::lock_guard<std::mutex> g(m_);
+  ++served_;
+  return mask;
+}
+
+int64_t DropMaskPool::served() const {
+  std::lock_guard<std::mutex> g(m_);
+  return served_;
+}
+
+size_t DropMaskPool::pending() const {
+  std::lock_guard<std::mutex> g(m_);
+  return pending_.size();
+}
+
 torch::Tensor seeded_draws(const torch::Tensor& d, uint64_t seed, const std::string& expert, const std::string& tensor) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed, expert, tensor));
   return torch::rand(d.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
@@ -213,7 +275,14 @@ torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, cons
           g = at::make_generator<at::CPUGeneratorImpl>(mix_seed(static_cast<uint64_t>(P.i("seed")), en, job.name));
         d = dare_drop_gen(d, density, g, /*rescale=*/true);
       } else {
-        d = dare_drop(d, density, static_cast<uint64_t>(P.i("seed")), en, job.name, /*rescale=*/true);
+        auto seed = static_cast<uint64_t>(P.i("seed"));
+        torch::Tensor keep;
+        if (job.drop_masks && density > 0.0 && density < 1.0)
+          keep = job.drop_masks->take(en, job.name, d.sizes(), density, seed);
+        if (keep.defined())  // the ops of dare_drop_gen on the same mask: the same bits
+          d = (d * keep.to(d.device())) / density;
+        else
+          d = dare_drop(d, density, seed, en, job.name, /*rescale=*/true);
       }
     }
     dense[j] = d.contiguous();

@@ -13,6 +13,11 @@
 //      weights kept at each entry (disjoint mean, 0 stays 0), without it by sum_k w_k
 //   5. base + lambda * result
 #pragma once
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "merging/registry.hpp"
 
 namespace bm::merging {
@@ -39,6 +44,35 @@ torch::Tensor trim_magnitude(const torch::Tensor& d, double density);
 // rescales kept entries by 1/density when rescale. Bit-identical for the same inputs.
 torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, const std::string& expert,
                         const std::string& tensor, bool rescale = true);
+
+// DARE's keep masks drawn ahead of their use, side by side on worker threads.
+// One mask is the CPU generator seeded by (seed, expert, tensor) drawn serially,
+// (draws < density), exactly as dare_drop draws it; masks of different experts
+// and tensors come from different generators, so drawing several at once gives
+// the same bits. A 7B-shaped DARE merge spends most of its time in these serial
+// draws (3 experts x 6.7 B), whichever device does the math.
+class DropMaskPool {
+ public:
+  DropMaskPool() = default;
+  DropMaskPool(const DropMaskPool&) = delete;
+  DropMaskPool& operator=(const DropMaskPool&) = delete;
+  ~DropMaskPool();  // waits for the draws still running
+  // Starts drawing the mask of (expert, tensor) on its own thread unless it is already there.
+  void request(const std::string& expert, const std::string& tensor, const std::vector<int64_t>& sizes,
+               double density, uint64_t seed);
+  // The mask (bool, CPU) when one was requested with these sizes, density and seed (waits
+  // for it); else an undefined tensor (the caller draws it itself). Either way it is forgotten.
+  torch::Tensor take(const std::string& expert, const std::string& tensor, at::IntArrayRef sizes, double density,
+                     uint64_t seed);
+  int64_t served() const;   // masks handed out by take()
+  size_t pending() const;   // requested, not yet taken
+
+ private:
+  struct Entry;
+  mutable std::mutex m_;
+  std::map<std::string, std::shared_ptr<Entry>> pending_;
+  int64_t served_ = 0;
+};
 
 // The uniform [0,1) draws (CPU, fp32, d's shape) of the generator seeded by
 // (seed, expert, tensor): DARE's and DELLA's masks keep entry i when draw_i < p_i.

@@ -29,6 +29,8 @@ class Params {
 };
 
 // Everything one tensor's merge needs.
+class DropMaskPool;  // merging/general.hpp
+
 struct TensorJob {
   std::string name;
   Role role = Role::Other;
@@ -51,6 +53,8 @@ struct TensorJob {
   };
   std::vector<TrimCut>* tensor_cuts = nullptr;     // per expert
   std::vector<at::Generator>* dare_gens = nullptr;  // per expert
+  // Whole-tensor merges: DARE keep masks drawn ahead on other threads (Merger), else null.
+  DropMaskPool* drop_masks = nullptr;
 };
 
 using TensorMerge = std::function<torch::Tensor(const TensorJob&)>;  // returns the merged fp32 tensor
@@ -60,6 +64,7 @@ using TensorMerge = std::function<torch::Tensor(const TensorJob&)>;  // returns 
 struct MethodInfo : MethodVocab {
   bool magnitude_trim = false;  // per-tensor TIES trim (Merger precomputes cuts for row chunks)
   bool whole_tensor = false;    // merge() needs whole tensors (no row chunks): e.g. a per-tensor sort or L1 norm
+  bool random_drop = false;     // DARE's seeded drop masks (Merger draws them ahead, several at once)
   TensorMerge merge;
   // Optional check of the resolved parameters together (resolve_params calls it);
   // throws bm::Error naming the --param.

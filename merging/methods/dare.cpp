@@ -5,6 +5,7 @@
 namespace bm::merging {
 MethodInfo method_dare() {
   MethodInfo m = method_info("dare");  // name (alias dare_linear), summary, parameters: merging/vocab.cpp
+  m.random_drop = true;
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Random, false, false}); };
   return m;
 }

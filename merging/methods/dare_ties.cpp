@@ -5,6 +5,7 @@
 namespace bm::merging {
 MethodInfo method_dare_ties() {
   MethodInfo m = method_info("dare_ties");  // name, summary, parameters: merging/vocab.cpp
+  m.random_drop = true;
   m.merge = [](const TensorJob& j) { return general_merge(j, {Sparsify::Random, true, false}); };
   return m;
 }

@@ -158,6 +158,25 @@ TEST(MergeMethods, DarePreservesExpectation) {
   EXPECT_NEAR((r != 0).to(torch::kFloat).mean().item<double>(), 0.3, 0.005);
 }
 
+TEST(MergeMethods, DropMaskPoolGivesDareDropsMask) {
+  DropMaskPool pool;
+  auto d = torch::randn({64, 33});
+  pool.request("math", "w", {64, 33}, 0.3, 5);
+  pool.request("code", "w", {64, 33}, 0.3, 5);
+  pool.request("math", "w", {64, 33}, 0.3, 5);  // again: one draw
+  EXPECT_EQ(pool.pending(), 2u);
+  auto keep = pool.take("math", "w", d.sizes(), 0.3, 5);
+  ASSERT_TRUE(keep.defined());
+  EXPECT_EQ(keep.scalar_type(), torch::kBool);
+  EXPECT_TRUE(torch::equal((d * keep) / 0.3, dare_drop(d, 0.3, 5, "math", "w")));
+  EXPECT_FALSE(torch::equal(keep, torch::rand({64, 33}) < 0.3)) << "seeded, not the global generator";
+  EXPECT_FALSE(pool.take("math", "w", d.sizes(), 0.3, 5).defined()) << "a mask is handed out once";
+  EXPECT_FALSE(pool.take("code", "w", at::IntArrayRef({65, 33}), 0.3, 5).defined()) << "other sizes: not used";
+  EXPECT_FALSE(pool.take("chat", "w", d.sizes(), 0.3, 5).defined()) << "never requested";
+  EXPECT_EQ(pool.served(), 1);
+  EXPECT_EQ(pool.pending(), 0u);
+}
+
 TEST(MergeMethods, DareSameSeedBitIdentical) {
   torch::manual_seed(1);
   auto d = torch::randn({128, 64});

@@ -1,5 +1,7 @@
 // Merges of tiny checkpoints through the library API and the CLI.
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <map>
 #include <torch/torch.h>
 
 #include "harness/core/error.hpp"
@@ -69,6 +71,27 @@ TEST_F(TinyMerge, DareSameSeedBitIdenticalAcrossRuns) {
     any_diff |= !torch::equal(a[n], c[n]);
   }
   EXPECT_TRUE(any_diff);
+}
+
+// DARE's masks drawn ahead on worker threads (DropMaskPool) give the bits of the
+// masks drawn inline (BITMERGE_DARE_AHEAD=0), for dare and dare_ties, with a
+// per-expert density and one expert at density 1 (no mask).
+TEST_F(TinyMerge, DareMasksDrawnAheadGiveTheInlineBits) {
+  for (const char* method : {"dare", "dare_ties"}) {
+    auto s = spec(method);
+    s.params = {{"density", "0.4"}, {"seed", "11"}, {"math.density", "0.7"}, {"code.density", "1.0"}};
+    ::unsetenv("BITMERGE_DARE_AHEAD");
+    Merger ahead(s);
+    std::map<std::string, torch::Tensor> a;
+    for (auto& n : ahead.names()) a[n] = ahead.tensor(n);
+    EXPECT_EQ(ahead.drop_masks_served(), 2 * static_cast<int64_t>(ahead.names().size()))
+        << method << ": every mask of chat and math drawn ahead, none for code (density 1)";
+    ::setenv("BITMERGE_DARE_AHEAD", "0", 1);
+    Merger inl(s);
+    for (auto& n : inl.names()) EXPECT_TRUE(torch::equal(a[n], inl.tensor(n))) << method << " " << n;
+    EXPECT_EQ(inl.drop_masks_served(), 0);
+    ::unsetenv("BITMERGE_DARE_AHEAD");
+  }
 }
 
 TEST_F(TinyMerge, CompressedSingleExpertMaterializes) {
