@@ -208,16 +208,18 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
       if (!a) not_measured("no variant '" + k.a + "' in " + v.name);
       else if (!k.b.empty() && !b) not_measured("no variant '" + k.b + "' in " + v.name);
       else if (!k.base.empty() && !b0) not_measured("no variant '" + k.base + "' in " + v.name);
-      else if (k.stat == "gain_kept") {
+      else if (k.stat == "gain_kept" || k.stat == "ratio") {
+        // Over the check's one benchmark, else the average's benchmarks.
+        auto over = k.benchmark == "average" ? avg_over : std::vector<std::string>{k.benchmark};
         std::string why;
-        auto g = paired_gain_kept(*a, *b, *b0, k.benchmark == "average" ? avg_over : std::vector<std::string>{k.benchmark},
-                                  o, &why);
-        if (!g) not_measured(why);
+        bool gain = k.stat == "gain_kept";
+        auto x = gain ? paired_gain_kept(*a, *b, *b0, over, o, &why) : paired_ratio(*a, *b, over, o, &why);
+        if (!x) not_measured(why);
         else {
-          r.estimate = g->ratio;
-          r.lo = g->lo;
-          r.hi = g->hi;
-          r.test = "paired bootstrap of the share of the gain";
+          r.estimate = x->ratio;
+          r.lo = x->lo;
+          r.hi = x->hi;
+          r.test = gain ? "paired bootstrap of the share of the gain" : "paired bootstrap of the ratio";
         }
       } else if (k.stat == "storage_ratio") {
         if (!a->storage_bytes || !b->storage_bytes || *b->storage_bytes <= 0) not_measured("no storage size recorded");
@@ -236,17 +238,6 @@ std::vector<ClaimOutcome> evaluate_claims(const std::vector<Claim>& claims, cons
           r.lo = *m - z * *se;
           r.hi = *m + z * *se;
           r.test = "score ± " + f2(z) + " standard errors";
-        }
-      } else if (k.stat == "ratio") {
-        std::vector<std::string> bs = k.benchmark == "average" ? avg_over : std::vector<std::string>{k.benchmark};
-        std::string why;
-        auto rr = paired_ratio(*a, *b, bs, o, &why);
-        if (!rr) not_measured(why);
-        else {
-          r.estimate = rr->ratio;
-          r.lo = rr->lo;
-          r.hi = rr->hi;
-          r.test = "paired bootstrap of the ratio";
         }
       } else {  // diff
         std::string why;
