@@ -44,7 +44,8 @@ clean:
 # ---- Paper reproduction on the paper's checkpoints (GPU) ----
 # Checkpoints are looked up in $BITMERGE_MODELS_DIR/<name> (else models/<name>);
 # missing ones are downloaded from the Hugging Face hub (--fetch; set HF_TOKEN
-# for the gated meta-llama repos). GPUS=0,1 runs one worker per GPU.
+# for the gated meta-llama repos). GPUS=0,1 runs one worker per GPU. The tables of one
+# family share one cell cache (results/cells-<family>): a cell two tables share runs once.
 GPUS ?=
 RUN_FLAGS = --fetch $(if $(GPUS),--gpus $(GPUS))
 EXP := configs/experiments
@@ -52,13 +53,13 @@ RESULT_FILES = $(wildcard results/*/results.json results/mini/*/results.json)
 .PHONY: reproduce-llama7b reproduce-mistral7b reproduce-llama13b tables plots
 
 reproduce-llama7b: build
-	$(BITMERGE) run $(EXP)/table1.toml $(EXP)/table2.toml $(EXP)/table7.toml $(EXP)/fig2.toml $(RUN_FLAGS)
+	$(BITMERGE) run $(EXP)/table1.toml $(EXP)/table2.toml $(EXP)/table7.toml $(EXP)/fig2.toml $(RUN_FLAGS) --cells-dir results/cells-llama2-7b
 
 reproduce-mistral7b: build
-	$(BITMERGE) run $(EXP)/table3.toml $(EXP)/table5.toml $(EXP)/fig3.toml $(RUN_FLAGS)
+	$(BITMERGE) run $(EXP)/table3.toml $(EXP)/table5.toml $(EXP)/fig3.toml $(RUN_FLAGS) --cells-dir results/cells-mistral-7b
 
 reproduce-llama13b: build
-	$(BITMERGE) run $(EXP)/table4.toml $(EXP)/table6.toml $(RUN_FLAGS)
+	$(BITMERGE) run $(EXP)/table4.toml $(EXP)/table6.toml $(RUN_FLAGS) --cells-dir results/cells-llama2-13b
 
 # Tables (md, LaTeX, CSV) next to every results.json.
 tables: build

@@ -43,9 +43,12 @@ run_args=("${family_args[@]}")
 [ -n "${LIMIT:-}" ] && run_args+=(--limit "$LIMIT")
 
 mkdir -p "$OUT"
-# The grids are independent (each its own results dir and router cache): run
-# up to JOBS at once, one libtorch thread each (the nano model is too small for
-# intra-op threads to pay). Logs are printed in order once all have finished.
+# The grids run up to JOBS at once, one libtorch thread each (the nano model is
+# too small for intra-op threads to pay), each with its own results dir and router
+# cache and one shared cell cache ($OUT/cells): half of the grids' cells are the same
+# cell (an expert or a merge in several tables), evaluated once; a grid that reaches a
+# variant another grid is building waits for it (variant locks). Logs are printed in
+# order once all have finished.
 t=$(date +%s)
 JOBS=${JOBS:-$(nproc)}
 [ -n "${GPUS:-}" ] && JOBS=1
@@ -55,7 +58,7 @@ export BIN OUT logs
 grid_status=0
 printf '%s\n' configs/experiments/mini-*.toml | xargs -P "$JOBS" -I{} bash -c '
   name=$(basename "$1" .toml); shift
-  OMP_NUM_THREADS=1 "$BIN" run "configs/experiments/$name.toml" --results-dir "$OUT/$name" "$@" > "$logs/$name.log" 2>&1 ||
+  OMP_NUM_THREADS=1 "$BIN" run "configs/experiments/$name.toml" --results-dir "$OUT/$name" --cells-dir "$OUT/cells" "$@" > "$logs/$name.log" 2>&1 ||
     { echo "reproduce_mini: $name failed (log below)" >&2; exit 1; }' _ {} "${run_args[@]}" || grid_status=1
 for cfg in configs/experiments/mini-*.toml; do cat "$logs/$(basename "$cfg" .toml).log"; done
 [ $grid_status = 0 ] || { echo "reproduce_mini: a grid failed" >&2; exit 1; }

@@ -12,7 +12,7 @@
 
 namespace bm::runner {
 
-CellStore::CellStore(std::string results_dir) : dir_(std::move(results_dir) + "/cells") { bm::make_dirs(dir_); }
+CellStore::CellStore(std::string cells_dir) : dir_(std::move(cells_dir)) { bm::make_dirs(dir_); }
 
 std::string CellStore::cell_path(const std::string& key) const { return dir_ + "/" + key + ".json"; }
 

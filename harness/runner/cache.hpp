@@ -10,7 +10,7 @@ namespace bm::runner {
 
 class CellStore {
  public:
-  explicit CellStore(std::string results_dir);
+  explicit CellStore(std::string cells_dir);  // Experiment::cell_dir()
   const std::string& dir() const { return dir_; }
   std::string cell_path(const std::string& key) const;
   bool has(const std::string& key) const;
@@ -19,7 +19,7 @@ class CellStore {
   size_t count_present(const std::vector<std::string>& keys) const;
 
  private:
-  std::string dir_;  // <results_dir>/cells
+  std::string dir_;  // <results_dir>/cells, or a shared --cells-dir
 };
 
 // An exclusive advisory lock on <dir>/locks/<name>.lock, released on

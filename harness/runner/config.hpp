@@ -135,6 +135,8 @@ struct Experiment {
   double synthetic_delay_s = 0;
   std::string best_within;        // row group whose best value is marked; "" = all rows
   std::string results_dir;        // default results/<name>
+  std::string cells_dir;          // the cell cache; default <results_dir>/cells (`run --cells-dir`: shared by experiments)
+  std::string cell_dir() const { return cells_dir.empty() ? results_dir + "/cells" : cells_dir; }
   const Variant* variant(const std::string& name) const;
 };
 

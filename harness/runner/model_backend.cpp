@@ -369,7 +369,7 @@ class ModelBackend : public Backend {
 
   void evaluate_routed(const Experiment& e, const Variant& v, const std::vector<const Cell*>& cells,
                        const std::function<void(const Cell&, const CellOutcome&)>& done) {
-    CellStore store(e.results_dir);
+    CellStore store(e.cell_dir());
     std::string pdir = store.dir() + "/partial";
     bm::make_dirs(pdir);
     auto tmpl_of = [&](const std::string& x) {

@@ -119,9 +119,11 @@ void worker_loop(const Experiment& e, const std::vector<Cell>& cells, const std:
   };
   // One lock per variant (one model build); a worker given a single cell of a
   // variant (Slurm per-cell tasks) locks just that cell so tasks run in parallel.
+  // Named by content (the variant's first cell key), so experiments sharing a cell
+  // cache (--cells-dir) build the same variant once: the second waits for the first.
   auto lock_name = [&](size_t vi) {
     const auto& vc = by_variant[vi];
-    return vc.size() == 1 ? "cell-" + vc[0]->key : "variant-" + std::to_string(vi);
+    return (vc.size() == 1 ? "cell-" : "variant-") + vc[0]->key;
   };
   std::vector<size_t> busy;
   for (auto& [vi, vc] : by_variant) {
@@ -185,11 +187,12 @@ void apply_overrides(Experiment& e, const RunOptions& o) {
     e.eval.limit = *o.limit;
   }
   if (!o.results_dir.empty()) e.results_dir = o.results_dir;
+  if (!o.cells_dir.empty()) e.cells_dir = o.cells_dir;
 }
 
 std::string describe_cells(const Experiment& e, const std::vector<Cell>& cells) {
   std::ostringstream os;
-  CellStore store(e.results_dir);
+  CellStore store(e.cell_dir());
   size_t cached = 0;
   for (auto& c : cells) {
     bool has = store.has(c.key);
@@ -284,7 +287,7 @@ nlohmann::json base_provenance(const Experiment& e) {
 
 std::string assemble_results(const Experiment& e, const std::vector<Cell>& cells, const nlohmann::json& extra_prov) {
   using nlohmann::json;
-  CellStore store(e.results_dir);
+  CellStore store(e.cell_dir());
   json out;
   out["schema"] = bm::report::kResultsSchemaName;
   out["schema_version"] = bm::report::kResultsSchemaVersion;
@@ -340,7 +343,7 @@ RunSummary run_experiment(Experiment e, const RunOptions& o) {
     std::cout << describe_cells(e, cells);
     return sum;
   }
-  CellStore store(e.results_dir);
+  CellStore store(e.cell_dir());
   std::set<size_t> only_cells(o.only_cells.begin(), o.only_cells.end());
   std::set<size_t> only_variants(o.only_variants.begin(), o.only_variants.end());
   std::vector<Cell> selected;

@@ -50,6 +50,7 @@ struct RunOptions {
   bool fetch = false;                    // download missing checkpoints first
   bool write_results = true;             // assemble results.json at the end
   std::string results_dir;               // override
+  std::string cells_dir;                 // --cells-dir: a cell cache shared by several experiments
 };
 
 struct RunSummary {

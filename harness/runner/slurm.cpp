@@ -86,7 +86,7 @@ SlurmJob slurm_submit(const Experiment& e0, const std::string& config_path, cons
 
 std::string slurm_collect(const Experiment& e, size_t* missing, std::string* report) {
   auto cells = expand_cells(e);
-  CellStore store(e.results_dir);
+  CellStore store(e.cell_dir());
   std::string per = "variant";
   std::string jpath = e.results_dir + "/slurm/job.json";
   if (bm::file_exists(jpath)) per = nlohmann::json::parse(bm::read_text_file(jpath)).value("per", "variant");

@@ -19,7 +19,7 @@ void add_run_verb(CLI::App& app) {
   struct Opts {
     std::vector<std::string> configs;
     bool dry_run = false, no_results = false, fetch = false;
-    std::string gpus, results_dir, backend, family;
+    std::string gpus, results_dir, cells_dir, backend, family;
     int64_t limit = -1;
     std::vector<size_t> only_cells, only_variants;
   };
@@ -30,6 +30,9 @@ void add_run_verb(CLI::App& app) {
   sub->add_option("--gpus", o->gpus, "GPU indices, one worker process per GPU (e.g. 0,1)");
   sub->add_option("--limit", o->limit, "evaluate only the first N items of each benchmark");
   sub->add_option("--results-dir", o->results_dir, "where cells and results.json go (default results/<name>)");
+  sub->add_option("--cells-dir", o->cells_dir,
+                  "one cell cache for every config given (default <results dir>/cells): a cell that two "
+                  "experiments share (same models, settings and benchmark) is evaluated once");
   sub->add_option("--backend", o->backend, "override the config's backend (model | synthetic)");
   sub->add_option("--family", o->family,
                   "run the grid on another family: a name in configs/families or a family TOML (e.g. mini)");
@@ -52,6 +55,7 @@ void add_run_verb(CLI::App& app) {
       ro.gpus = parse_gpu_list(o->gpus);
       if (o->limit >= 0) ro.limit = o->limit;
       ro.results_dir = o->results_dir;
+      ro.cells_dir = o->cells_dir;
       ro.only_cells = o->only_cells;
       ro.only_variants = o->only_variants;
       ro.write_results = !o->no_results;

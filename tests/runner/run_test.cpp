@@ -57,6 +57,38 @@ TEST(Run, SecondRunSkipsFinishedCells) {
   EXPECT_EQ(d.evaluated, 1u);
 }
 
+// --cells-dir: experiments sharing one cell cache evaluate a shared cell once (keys are
+// content: models, settings, benchmark; not the experiment's or the variant's name).
+TEST(Run, SharedCellsDirEvaluatesACellOnce) {
+  std::string tmp = bmtest::make_tmpdir("shared");
+  Experiment e = load_experiment(bmtest::tiny_experiment(tmp, 0));
+  RunOptions o;
+  o.cells_dir = tmp + "/shared-cells";
+  o.results_dir = tmp + "/a";
+  RunSummary a = run_experiment(e, o);
+  EXPECT_EQ(a.evaluated, 8u);
+  EXPECT_EQ(count_cells(tmp + "/shared-cells"), 8u);
+  EXPECT_EQ(count_cells(tmp + "/a/cells"), 0u) << "the shared cache replaces the experiment's own";
+  Experiment e2 = e;
+  e2.name = "tiny2";
+  e2.variants[0].name = "Renamed";
+  e2.variants.pop_back();  // 3 of the 4 variants
+  o.results_dir = tmp + "/b";
+  RunSummary b = run_experiment(e2, o);
+  EXPECT_EQ(b.total, 6u);
+  EXPECT_EQ(b.cached, 6u);
+  EXPECT_EQ(b.evaluated, 0u);
+  auto j = bm::report::load_results(b.results_json);
+  ASSERT_EQ(j["cells"].size(), 6u);
+  for (auto& c : j["cells"]) EXPECT_EQ(c["status"], "done") << c.dump();
+  EXPECT_EQ(j["cells"][0]["variant"], "Renamed");
+  // Without --cells-dir the experiment keeps its own cache: evaluated again.
+  RunOptions p;
+  p.results_dir = tmp + "/c";
+  EXPECT_EQ(run_experiment(e2, p).evaluated, 6u);
+  EXPECT_EQ(count_cells(tmp + "/c/cells"), 6u);
+}
+
 TEST(Run, ResultsJsonHasProvenanceAndSchema) {
   std::string tmp = bmtest::make_tmpdir("prov");
   Experiment e = load_experiment(bmtest::tiny_experiment(tmp, 0));
@@ -104,7 +136,7 @@ TEST(Run, KillNineLosesOnlyTheCellInFlight) {
   ASSERT_LT(done, 16u) << "run finished before the kill; nothing was tested";
   // Every saved cell is complete JSON.
   Experiment e = load_experiment(cfg);
-  CellStore store(e.results_dir);
+  CellStore store(e.cell_dir());
   for (auto& c : expand_cells(e))
     if (store.has(c.key)) EXPECT_NO_THROW(store.read(c.key));
   // Resume: exactly the remaining cells run, finished ones are not redone.
