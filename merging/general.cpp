@@ -56,17 +56,25 @@ static uint64_t mix_seed(uint64_t seed, const std::string& expert, const std::st
   return z ^ (z >> 31);
 }
 
+// DARE's keep mask (bool, CPU): entry i is kept when the generator's i-th uniform
+// draw is below density. The mask is drawn on the CPU so CPU and CUDA merges are
+// bit-identical. CPU uniform_ draws serially in index order, so drawing a tensor's
+// rows in chunks from one generator gives the same mask as drawing it whole.
+static torch::Tensor dare_keep_mask(at::IntArrayRef sizes, at::Generator gen, double density) {
+  return torch::rand(sizes, gen, torch::TensorOptions().dtype(torch::kFloat32)) < density;
+}
+
+// d with the dropped entries zeroed, the kept ones rescaled by 1/density when rescale.
+static torch::Tensor dare_apply_mask(const torch::Tensor& d, const torch::Tensor& keep, double density, bool rescale) {
+  auto out = d * keep.to(d.device());
+  if (rescale) out = out / density;
+  return out;
+}
+
 static torch::Tensor dare_drop_gen(const torch::Tensor& d, double density, at::Generator gen, bool rescale) {
   if (density >= 1.0) return d;
   if (density <= 0.0) return torch::zeros_like(d);
-  // The mask is drawn on the CPU so CPU and CUDA merges are bit-identical.
-  // CPU uniform_ draws serially in index order, so drawing a tensor's rows in
-  // chunks from one generator gives the same mask as drawing it whole.
-  auto r = torch::rand(d.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
-  auto keep = (r < density).to(d.device());
-  auto out = d * keep;
-  if (rescale) out = out / density;
-  return out;
+  return dare_apply_mask(d, dare_keep_mask(d.sizes(), gen, density), density, rescale);
 }
 
 torch::Tensor dare_drop(const torch::Tensor& d, double density, uint64_t seed, const std::string& expert,
@@ -105,8 +113,7 @@ void DropMaskPool::request(const std::string& expert, const std::string& tensor,
   uint64_t s = mix_seed(seed, expert, tensor);
   e->mask = std::async(std::launch::async, [sizes, density, s] {
     at::NoGradGuard ng;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(s);
-    return torch::rand(sizes, gen, torch::TensorOptions().dtype(torch::kFloat32)) < density;  // as dare_drop_gen
+    return dare_keep_mask(sizes, at::make_generator<at::CPUGeneratorImpl>(s), density);
   });
   pending_[key] = std::move(e);
 }
@@ -279,8 +286,8 @@ torch::Tensor general_merge(const TensorJob& job, const GeneralSettings& s, cons
         torch::Tensor keep;
         if (job.drop_masks && density > 0.0 && density < 1.0)
           keep = job.drop_masks->take(en, job.name, d.sizes(), density, seed);
-        if (keep.defined())  // the ops of dare_drop_gen on the same mask: the same bits
-          d = (d * keep.to(d.device())) / density;
+        if (keep.defined())
+          d = dare_apply_mask(d, keep, density, /*rescale=*/true);
         else
           d = dare_drop(d, density, seed, en, job.name, /*rescale=*/true);
       }
