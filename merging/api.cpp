@@ -187,6 +187,7 @@ struct Merger::Impl {
   // BITMERGE_DARE_AHEAD=0 turns it off (every mask drawn inline, as before; the same bits).
   std::unique_ptr<DropMaskPool> drop_pool;
   std::map<std::string, size_t> name_index;
+  size_t drop_window = 1;  // tensors drawn ahead: about one thread per core for all experts, at most 8
   int64_t chunk_step(const std::string& name) const;  // CPU row-chunk step, 0 = whole tensor
   void request_masks(const std::string& name);
 
@@ -319,10 +320,17 @@ Merger::Merger(const MergeSpec& spec) : impl_(std::make_unique<Impl>()) {
   for (auto& l : I.compat.lines()) I.notes.push_back(l);
   if (!spec.route.empty()) set_route(spec.route);
   const char* ahead = std::getenv("BITMERGE_DARE_AHEAD");
-  if (I.method->random_drop && !(ahead && std::string(ahead) == "0")) {
+  size_t masked = 0;  // experts whose deltas DARE drops from
+  for (auto& en : I.expert_names) {
+    double d = I.params.has("density") ? I.params.f("density", en) : 1.0;
+    masked += d > 0.0 && d < 1.0;
+  }
+  if (I.method->random_drop && masked > 0 && !(ahead && std::string(ahead) == "0")) {
     I.drop_pool = std::make_unique<DropMaskPool>();
     const auto& names = I.base->names();
     for (size_t i = 0; i < names.size(); ++i) I.name_index[names[i]] = i;
+    unsigned hc = std::max(1u, std::thread::hardware_concurrency());
+    I.drop_window = std::clamp<size_t>((hc > 2 ? hc - 2 : 1) / masked, 1, 8);
   }
 }
 
@@ -387,24 +395,16 @@ int64_t Merger::Impl::chunk_step(const std::string& name) const {
   return step < info.shape[0] ? step : 0;
 }
 
-// Starts the masks of `name` and of the next few tensors (about one thread per core
-// for all experts together; at most 8 tensors ahead). A mask asked for with other
-// sizes (an expert with more vocabulary rows) is not used: take() then draws inline.
+// Starts the masks of `name` and of the next drop_window - 1 tensors. A mask asked for
+// with other sizes (an expert with fewer rows than the base) is not used: take() then
+// draws inline.
 void Merger::Impl::request_masks(const std::string& name) {
   if (!drop_pool) return;
   auto it = name_index.find(name);
   if (it == name_index.end()) return;
   auto seed = static_cast<uint64_t>(params.i("seed"));
-  size_t active = 0;
-  for (auto& en : expert_names) {
-    double d = params.f("density", en);
-    active += d > 0.0 && d < 1.0;
-  }
-  if (active == 0) return;
-  unsigned hc = std::max(1u, std::thread::hardware_concurrency());
-  size_t window = std::clamp<size_t>((hc > 2 ? hc - 2 : 1) / active, 1, 8);
   const auto& names = base->names();
-  for (size_t j = it->second; j < std::min(names.size(), it->second + window); ++j) {
+  for (size_t j = it->second; j < std::min(names.size(), it->second + drop_window); ++j) {
     const auto& n = names[j];
     if (!device.is_cuda() && chunk_step(n) > 0) continue;  // row chunks draw from their own generators
     auto shape = base->info(n).shape;
