@@ -10,8 +10,12 @@
 #   bash scripts/device/mini_trial.sh RECIPE.toml [RECIPE.toml ...]
 # A recipe is a configs/mini/mini.toml with other settings ([generator], [pretrain],
 # [finetune]); its [family] name must stay "mini" (the grid runs with --family mini).
+# A nano recipe (configs/mini/nano.toml with other settings, [family] name "nano") runs the
+# grid with --family mini-nano.
 # Env: DEVICE (cuda | cpu), BITMERGE_BIN (default build-gpu/bitmerge, else build/bitmerge),
-# LIMIT (items per benchmark; smoke tests only), OUT (default out/mini-trials).
+# LIMIT (items per benchmark; smoke tests only), OUT (default out/mini-trials),
+# SEED_FROM (a built family directory copied in first, so a recipe that changes only
+# [finetune] reuses its base), DEADLINE (epoch seconds: each step is killed at it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
@@ -21,22 +25,28 @@ BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
 DEVICE=${DEVICE:-cuda}
 OUTD=${OUT:-out/mini-trials}
 mkdir -p "$OUTD"
-status=0
-for recipe in "$@"; do
-  [ -f "$recipe" ] || { echo "mini_trial.sh: $recipe: no such recipe file" >&2; status=2; continue; }
+trial() {  # one recipe; prints its verdict lines, returns 0 / 1 (failed) / 2 (bad recipe)
+  local recipe=$1 name work fam famarg t tb tg lim extra
+  [ -f "$recipe" ] || { echo "mini_trial.sh: $recipe: no such recipe file" >&2; return 2; }
   name=$(basename "$recipe" .toml)
   work=$(mktemp -d)/$name
   mkdir -p "$work"
   cp "$recipe" "$work/recipe.toml"
+  fam=$(sed -n 's/^name *= *"\(.*\)".*/\1/p' "$recipe" | head -1)
+  case "$fam" in mini) famarg=mini ;; nano) famarg=mini-nano ;;
+    *) echo "$name: [family] name must be \"mini\" or \"nano\", got \"$fam\"" >&2; return 2 ;; esac
+  [ -n "${SEED_FROM:-}" ] && { mkdir -p "$work/family" && cp -r "$SEED_FROM"/. "$work/family/"; }
+  lim=(); [ -n "${DEADLINE:-}" ] && lim=(timeout -s KILL $(( DEADLINE - $(date +%s) )))
   t=$(date +%s)
-  if ! "$BIN" mini build --config "$recipe" --out "$work/family" --threads 1 --device "$DEVICE" > "$work/build.log" 2>&1; then
-    echo "$name: mini build failed (tail of $work/build.log below)"; tail -5 "$work/build.log"; status=1; continue
+  if ! "${lim[@]}" "$BIN" mini build --config "$recipe" --out "$work/family" --threads 1 --device "$DEVICE" > "$work/build.log" 2>&1; then
+    echo "$name: mini build failed (tail of $work/build.log below)"; tail -5 "$work/build.log"; return 1
   fi
   tb=$(( $(date +%s) - t )); t=$(date +%s)
   extra=(); [ -n "${LIMIT:-}" ] && extra=(--limit "$LIMIT")
-  if ! BITMERGE_MINI_DIR="$work/family" OMP_NUM_THREADS=1 "$BIN" run configs/experiments/mini-regime.toml \
-       --family mini --results-dir "$work/regime" "${extra[@]}" > "$work/run.log" 2>&1; then
-    echo "$name: the mini-regime grid failed (tail of $work/run.log below)"; tail -5 "$work/run.log"; status=1; continue
+  [ -n "${DEADLINE:-}" ] && lim=(timeout -s KILL $(( DEADLINE - $(date +%s) )))
+  if ! BITMERGE_MINI_DIR="$work/family" OMP_NUM_THREADS=1 "${lim[@]}" "$BIN" run configs/experiments/mini-regime.toml \
+       --family "$famarg" --results-dir "$work/regime" "${extra[@]}" > "$work/run.log" 2>&1; then
+    echo "$name: the mini-regime grid failed (tail of $work/run.log below)"; tail -5 "$work/run.log"; return 1
   fi
   tg=$(( $(date +%s) - t ))
   "$BIN" claims "$work/regime/results.json" --out "$work/claims.md" > "$work/claims.log" 2>&1
@@ -45,5 +55,17 @@ for recipe in "$@"; do
     mv "$OUTD/$name.tgz.tmp" "$OUTD/$name.tgz"
   echo "== $name: trained in $tb s, grid in $tg s; $OUTD/$name.tgz"
   grep -E "^\| regime-" "$work/claims.md" | sed 's/^/   /'
-done
+}
+status=0
+if [ "${JOBS:-1}" -le 1 ]; then
+  for recipe in "$@"; do trial "$recipe" || status=$?; done
+else  # JOBS recipes at once (small models leave one GPU mostly idle): each one's lines printed when done
+  logs=$(mktemp -d); i=0; pids=()
+  for recipe in "$@"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 2; done
+    i=$((i + 1)); ( trial "$recipe" > "$logs/$i.log" 2>&1; echo $? > "$logs/$i.rc" ) &
+  done
+  wait
+  for j in $(seq 1 $i); do cat "$logs/$j.log"; rc=$(cat "$logs/$j.rc" 2>/dev/null || echo 1); [ "$rc" = 0 ] || status=$rc; done
+fi
 exit $status

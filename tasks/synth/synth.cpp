@@ -488,7 +488,10 @@ std::string SynthConfig::canonical_text() const {
     << " math_max=" << math_max;
   if (pretrain_fact_repeats != 0 || pretrain_share != 0)
     o << " pretrain_fact_repeats=" << pretrain_fact_repeats << " pretrain_share=" << pretrain_share;
-  if (code_k_max != 40) o << " code_k_max=" << code_k_max;  // (40 = the key of families built before the key existed)
+  if (code_k_max != 40) o << " code_k_max=" << code_k_max;
+  if (mc_generic != 0) o << " mc_generic=" << mc_generic;
+  if (pretrain_share_chat != -1 || pretrain_share_math != -1 || pretrain_share_code != -1)
+    o << " pretrain_share_domains=" << pretrain_share_chat << "," << pretrain_share_math << "," << pretrain_share_code;  // (40 = the key of families built before the key existed)
   return o.str();
 }
 
@@ -510,8 +513,14 @@ SynthData generate(const SynthConfig& cfg) {
   if (cfg.fact_repeats < 1 || cfg.qa_repeats < 0 || cfg.profiles < 0 || cfg.mc_practice < 1)
     fail("generator", "fact_repeats and mc_practice must be >= 1, qa_repeats and profiles >= 0");
   if (cfg.pretrain_fact_repeats < 0) fail("generator.pretrain_fact_repeats", "must be >= 0");
+  if (cfg.mc_generic < 0) fail("generator.mc_generic", "must be >= 0 (documents), got " + str(cfg.mc_generic));
   if (cfg.pretrain_share < 0 || cfg.pretrain_share > 100)
     fail("generator.pretrain_share", "is a percentage in 0..100, got " + str(cfg.pretrain_share));
+  const int domain_share[3] = {cfg.pretrain_share_chat, cfg.pretrain_share_math, cfg.pretrain_share_code};
+  const char* domain_key[3] = {"generator.pretrain_share_chat", "generator.pretrain_share_math", "generator.pretrain_share_code"};
+  for (int i = 0; i < 3; ++i)
+    if (domain_share[i] < -1 || domain_share[i] > 100)
+      fail(domain_key[i], "is a percentage in 0..100 (or -1 = pretrain_share), got " + str(domain_share[i]));
   SynthData d;
   d.config = cfg;
   Rng r(cfg.seed);
@@ -743,11 +752,47 @@ SynthData generate(const SynthConfig& cfg) {
   // Own RNG stream, so the benchmark files and the fine-tune sets do not change.
   for (const Fact& f : w.facts)
     for (int k = 0; k < cfg.pretrain_fact_repeats; ++k) d.pretrain.push_back(phrasing(f, k));
-  if (cfg.pretrain_share > 0) {
-    Rng sr(cfg.seed ^ 0x5052455452414E53ull);
-    for (auto* v : {&d.chat, &d.math, &d.code})
-      for (const auto& e : *v)
-        if (int(sr.next() % 100) < cfg.pretrain_share) d.pretrain.push_back(e.prompt + e.completion);
+  {
+    int share[3];
+    for (int i = 0; i < 3; ++i) share[i] = domain_share[i] >= 0 ? domain_share[i] : cfg.pretrain_share;
+    if (share[0] > 0 || share[1] > 0 || share[2] > 0) {
+      Rng sr(cfg.seed ^ 0x5052455452414E53ull);  // one draw per example whatever the shares
+      const std::vector<Example>* sets[3] = {&d.chat, &d.math, &d.code};
+      for (int i = 0; i < 3; ++i)
+        for (const auto& e : *sets[i])
+          if (int(sr.next() % 100) < share[i]) d.pretrain.push_back(e.prompt + e.completion);
+    }
+  }
+  if (cfg.mc_generic > 0) {
+    // Own RNG stream, as above. Half arithmetic ("What is 7 + 5?"), half a train
+    // fact stated in the question ("<statement> <question>"): the letter of the
+    // option that matches what the model computed or just read.
+    Rng mr(cfg.seed ^ 0x4D4347454E455249ull);
+    const int M = cfg.math_max;
+    for (int i = 0; i < cfg.mc_generic; ++i) {
+      MmluItem it;
+      if (i % 2 == 0) {
+        std::string line = arithmetic_line(mr, M);
+        const size_t eq = line.rfind(" = ");
+        const std::string ans = line.substr(eq + 3);
+        it.subject = "elementary_mathematics";
+        it.question = "What is " + line.substr(0, eq) + "?";
+        std::vector<std::string> ch = {ans};
+        while (ch.size() < 4) {
+          std::string v = str(mr.uniform(1, M));
+          if (std::find(ch.begin(), ch.end(), v) == ch.end()) ch.push_back(v);
+        }
+        mr.shuffle(ch);
+        it.answer = int(std::find(ch.begin(), ch.end(), ans) - ch.begin());
+        it.choices = ch;
+      } else {
+        const Fact& f = w.facts[size_t(train_facts[mr.next() % train_facts.size()])];
+        it.subject = attrs[f.attr].subject;
+        it.question = statement(w, f, f.value) + " " + fill(attrs[f.attr].question, w.countries[f.country]);
+        it.choices = choices_for(mr, w, f, mr.next() % 2, &it.answer);
+      }
+      d.pretrain.push_back(mmlu_prompt(it) + " " + "ABCD"[it.answer]);
+    }
   }
   r.shuffle(d.pretrain);
   r.shuffle(d.chat);

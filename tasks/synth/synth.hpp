@@ -38,6 +38,14 @@ struct SynthConfig {
   // examples (benchmark formats on train items only) as plain documents.
   int pretrain_fact_repeats = 0;
   int pretrain_share = 0;        // 0..100
+  // Per-domain overrides of pretrain_share (-1 = pretrain_share): a real base
+  // knows some domains better than others (LLaMA-2-7B: MMLU 45, GSM8K 15).
+  int pretrain_share_chat = -1, pretrain_share_math = -1, pretrain_share_code = -1;
+  // Multiple-choice quizzes in the MMLU prompt format that need no world
+  // knowledge (arithmetic; a fact stated in the question itself, train facts
+  // only), as a real base's web text holds: they teach the base to bind an
+  // answer to its letter. Documents in the pretraining mixture; 0 = none.
+  int mc_generic = 0;
   std::string canonical_text() const;  // stable text of every field (for cache keys)
 };
 

@@ -178,6 +178,7 @@ TEST(MiniSynth, NoTestItemInAnyTrainingText) {
   auto wide = small_config();
   wide.pretrain_fact_repeats = 3;
   wide.pretrain_share = 100;
+  wide.mc_generic = 400;
   for (const auto& cfg : {small_config(), wide}) {
     auto d = generate(cfg);
     auto texts = training_texts(d);
@@ -402,4 +403,98 @@ TEST(MiniSynth, CodeProblemsScaleWithCodeKMax) {
   std::set<std::string> names;
   for (auto& f : d.humaneval) names.insert(f.name);
   EXPECT_EQ(names.size(), 200u);
+}
+
+TEST(MiniSynth, GenericMultipleChoiceQuizzesAreRightAndTouchNothingElse) {
+  // mc_generic: MMLU-format quizzes in pretraining that need no world
+  // knowledge -- arithmetic, or a train fact stated in the question -- whose
+  // letter is the option equal to the computed or stated answer. Off (0) they
+  // leave the cache key as before; on, the fine-tune sets and test files stay.
+  auto cfg = small_config();
+  EXPECT_EQ(cfg.canonical_text().find("mc_generic"), std::string::npos);
+  cfg.mc_generic = 60;
+  EXPECT_NE(cfg.canonical_text().find("mc_generic=60"), std::string::npos);
+  auto d = generate(cfg), d0 = generate(small_config());
+  const std::regex quiz(R"(^The following are multiple choice questions \(with answers\) about ([a-z_ ]+)\.\n\n(.*)\nA\. (.*)\nB\. (.*)\nC\. (.*)\nD\. (.*)\nAnswer: ([ABCD])$)");
+  const std::regex arith(R"(^What is (\d+) (\+|-|\*|\\times|/) (\d+)\?$)");
+  std::set<std::string> train_statements;
+  for (auto& e : d.chat)
+    if (e.prompt.empty() && e.completion.find("Some people think") == std::string::npos) train_statements.insert(e.completion);
+  int n_arith = 0, n_fact = 0;
+  std::map<char, int> letters;
+  for (auto& t : d.pretrain) {
+    std::smatch m;
+    if (!std::regex_match(t, m, quiz)) continue;
+    const std::string subject = m[1], question = m[2];
+    const std::string choice[4] = {m[3], m[4], m[5], m[6]};
+    const int gold = m[7].str()[0] - 'A';
+    ++letters[m[7].str()[0]];
+    std::smatch a;
+    if (subject == "elementary mathematics") {
+      ASSERT_TRUE(std::regex_match(question, a, arith)) << question;
+      const int x = std::stoi(a[1]), y = std::stoi(a[3]);
+      const std::string op = a[2];
+      const int want = op == "+" ? x + y : op == "-" ? x - y : op == "/" ? x / y : x * y;
+      if (op == "/") ASSERT_EQ(x % y, 0) << question;
+      EXPECT_EQ(choice[gold], std::to_string(want)) << question;
+      for (int i = 0; i < 4; ++i)
+        if (i != gold) EXPECT_NE(choice[i], std::to_string(want)) << question;
+      ++n_arith;
+    } else if (question.find("? ") == std::string::npos && question.find(". What") != std::string::npos) {
+      // "<statement> <question>": the stated value is the gold option
+      const std::string stated = question.substr(0, question.find(". What") + 1);
+      EXPECT_NE(stated.find(" " + choice[gold] + "."), std::string::npos) << question;
+      ++n_fact;
+    }
+  }
+  EXPECT_EQ(n_arith, 30);
+  EXPECT_EQ(n_fact, 30);
+  EXPECT_GE(letters.size(), 4u);
+  auto sorted = [](const std::vector<Example>& v) {
+    std::vector<std::string> o;
+    for (auto& e : v) o.push_back(e.prompt + "\x01" + e.completion);
+    std::sort(o.begin(), o.end());
+    return o;
+  };
+  EXPECT_EQ(sorted(d.chat), sorted(d0.chat));
+  EXPECT_EQ(sorted(d.math), sorted(d0.math));
+  EXPECT_EQ(sorted(d.code), sorted(d0.code));
+  ASSERT_EQ(d.mmlu_test.size(), d0.mmlu_test.size());
+  for (size_t i = 0; i < d.mmlu_test.size(); ++i) EXPECT_EQ(mmlu_prompt(d.mmlu_test[i]), mmlu_prompt(d0.mmlu_test[i]));
+  cfg.mc_generic = -1;
+  EXPECT_THROW(generate(cfg), bm::Error);
+}
+
+TEST(MiniSynth, PerDomainPretrainSharesOverrideTheShare) {
+  auto cfg = small_config();
+  cfg.pretrain_share = 30;
+  const auto d = generate(cfg);
+  auto same = cfg;
+  same.pretrain_share_math = 30;  // explicit = the common share: the same mixture, another cache key
+  EXPECT_EQ(generate(same).pretrain, d.pretrain);
+  EXPECT_EQ(cfg.canonical_text().find("pretrain_share_domains"), std::string::npos);
+  EXPECT_NE(same.canonical_text().find("pretrain_share_domains=-1,30,-1"), std::string::npos);
+  auto no_math = cfg;
+  no_math.pretrain_share_math = 0;
+  no_math.pretrain_share_code = 100;
+  const auto dm = generate(no_math);
+  std::multiset<std::string> pre(dm.pretrain.begin(), dm.pretrain.end());
+  auto share = [&](const std::vector<Example>& v) {
+    size_t in = 0;
+    for (auto& e : v) in += pre.count(e.prompt + e.completion) > 0;
+    return 100.0 * double(in) / double(v.size());
+  };
+  EXPECT_GT(share(dm.chat), 22.0);
+  EXPECT_LT(share(dm.chat), 40.0);
+  EXPECT_EQ(share(dm.math), 0.0);
+  EXPECT_EQ(share(dm.code), 100.0);
+  EXPECT_EQ(dm.gsm8k_test.size(), d.gsm8k_test.size());
+  for (size_t i = 0; i < d.gsm8k_test.size(); ++i) EXPECT_EQ(dm.gsm8k_test[i].question, d.gsm8k_test[i].question);
+  no_math.pretrain_share_chat = 101;
+  try {
+    generate(no_math);
+    FAIL() << "a share of 101 should be refused";
+  } catch (const bm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("generator.pretrain_share_chat"), std::string::npos) << e.what();
+  }
 }
