@@ -170,6 +170,19 @@ size_t count_containing(const std::vector<std::string>& texts, const std::string
   for (auto& t : texts) n += t.find(needle) != std::string::npos;
   return n;
 }
+// The three experts' fine-tune sets of two generations hold the same examples
+// (order aside): a pretraining-only setting must not touch them.
+void expect_same_finetune_sets(const SynthData& d, const SynthData& d0) {
+  auto sorted = [](const std::vector<Example>& v) {
+    std::vector<std::string> o;
+    for (auto& e : v) o.push_back(e.prompt + "\x01" + e.completion);
+    std::sort(o.begin(), o.end());
+    return o;
+  };
+  EXPECT_EQ(sorted(d.chat), sorted(d0.chat));
+  EXPECT_EQ(sorted(d.math), sorted(d0.math));
+  EXPECT_EQ(sorted(d.code), sorted(d0.code));
+}
 }  // namespace
 
 TEST(MiniSynth, NoTestItemInAnyTrainingText) {
@@ -251,15 +264,7 @@ TEST(MiniSynth, PretrainingMixtureHoldsEveryDomainAndFormatInPart) {
   EXPECT_GT(count_containing(d.pretrain, "\\boxed{"), 0u);
   EXPECT_GT(count_containing(d.pretrain, "    return "), 0u);
   EXPECT_GT(count_containing(d.pretrain, bm::truthfulqa_context("").substr(0, 200)), 0u);
-  auto sorted = [](const std::vector<Example>& v) {
-    std::vector<std::string> o;
-    for (auto& e : v) o.push_back(e.prompt + "\x01" + e.completion);
-    std::sort(o.begin(), o.end());
-    return o;
-  };
-  EXPECT_EQ(sorted(d.chat), sorted(d0.chat));
-  EXPECT_EQ(sorted(d.math), sorted(d0.math));
-  EXPECT_EQ(sorted(d.code), sorted(d0.code));
+  expect_same_finetune_sets(d, d0);
   ASSERT_EQ(d.gsm8k_test.size(), d0.gsm8k_test.size());
   for (size_t i = 0; i < d.gsm8k_test.size(); ++i) EXPECT_EQ(d.gsm8k_test[i].question, d0.gsm8k_test[i].question);
   EXPECT_GT(d.pretrain.size(), d0.pretrain.size());
@@ -450,15 +455,7 @@ TEST(MiniSynth, GenericMultipleChoiceQuizzesAreRightAndTouchNothingElse) {
   EXPECT_EQ(n_arith, 30);
   EXPECT_EQ(n_fact, 30);
   EXPECT_GE(letters.size(), 4u);
-  auto sorted = [](const std::vector<Example>& v) {
-    std::vector<std::string> o;
-    for (auto& e : v) o.push_back(e.prompt + "\x01" + e.completion);
-    std::sort(o.begin(), o.end());
-    return o;
-  };
-  EXPECT_EQ(sorted(d.chat), sorted(d0.chat));
-  EXPECT_EQ(sorted(d.math), sorted(d0.math));
-  EXPECT_EQ(sorted(d.code), sorted(d0.code));
+  expect_same_finetune_sets(d, d0);
   ASSERT_EQ(d.mmlu_test.size(), d0.mmlu_test.size());
   for (size_t i = 0; i < d.mmlu_test.size(); ++i) EXPECT_EQ(mmlu_prompt(d.mmlu_test[i]), mmlu_prompt(d0.mmlu_test[i]));
   cfg.mc_generic = -1;
