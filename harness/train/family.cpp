@@ -361,6 +361,13 @@ BuildSummary build_family(const FamilyConfig& cfg, const BuildOptions& opts) {
       record("base", st, pre_packed, cfg.pretrain);
       save_model(*base, base_dir, tok_dir, provenance("base", st).dump(2));
       meta["models"]["base"]["sha256"] = sha256_file(base_dir + "/model.safetensors");
+      // A build killed or failed from here on keeps its base: a partial record
+      // (without "key", so nothing takes it for a finished family) lets the next
+      // build with the same base settings reuse the saved base.
+      auto partial = meta;
+      partial.erase("key");
+      partial["partial"] = "base only: the experts were not finished";
+      write_file_atomic(meta_path, partial.dump(2) + "\n");
     }
     // experts: independent fine-tunes of the base. On the CPU with one
     // libtorch thread (the bit-reproducible setting) they train side by side,

@@ -341,6 +341,31 @@ TEST(MiniTrain, TinyFamilyBuildsLayoutAndReusesCache) {
     EXPECT_EQ(sha256_file(o.out_dir + "/models/" + std::string(n) + "/model.safetensors"),
               sha256_file(fresh.out_dir + "/models/" + std::string(n) + "/model.safetensors"))
         << n;
+  {
+    // A build that dies after its base (here: the fine-tune's seq_len is refused)
+    // leaves a partial record; the next build reuses the base and gives the bits
+    // of a build from scratch.
+    FamilyConfig bad = c;
+    bad.finetune.seq_len = bad.model.max_position_embeddings + 1;
+    BuildOptions cut = o;
+    cut.out_dir = fixture().dir + "/family-cut";
+    EXPECT_THROW(build_family(bad, cut), bm::Error);
+    auto pmeta = nlohmann::json::parse(read_text_file(cut.out_dir + "/family.json"));
+    EXPECT_FALSE(pmeta.contains("key"));
+    EXPECT_TRUE(pmeta.contains("partial"));
+    EXPECT_EQ(pmeta["models"]["base"]["sha256"].get<std::string>(), base_sha);
+    EXPECT_FALSE(file_exists(cut.out_dir + "/models/chat/model.safetensors"));
+    auto s4 = build_family(c, cut);
+    EXPECT_FALSE(s4.cache_hit);
+    auto rmeta = nlohmann::json::parse(read_text_file(cut.out_dir + "/family.json"));
+    EXPECT_TRUE(rmeta["models"]["base"].value("reused", false));
+    EXPECT_FALSE(rmeta.contains("partial"));
+    EXPECT_EQ(rmeta.value("key", ""), s3.key);
+    for (auto n : {"base", "chat", "math", "code"})
+      EXPECT_EQ(sha256_file(cut.out_dir + "/models/" + std::string(n) + "/model.safetensors"),
+                sha256_file(fresh.out_dir + "/models/" + std::string(n) + "/model.safetensors"))
+          << n;
+  }
   c.tokenizer_vocab = 300;  // no room for the byte pieces and the whole pieces
   try {
     build_family(c, o);
