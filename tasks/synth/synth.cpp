@@ -137,16 +137,24 @@ World make_world(Rng& r, int n) {
 }
 
 // Four distinct choices containing `value`; returns them and the answer index.
-std::vector<std::string> choices_for(Rng& r, const World& w, const Fact& f, bool with_misconception, int* answer) {
-  std::vector<std::string> ch = {f.value};
-  if (with_misconception) ch.push_back(f.misconception);
+// Four distinct options: `ch` (the gold one first) topped up with draw(),
+// shuffled; *answer = the gold one's index.
+template <class Draw>
+std::vector<std::string> four_choices(Rng& r, std::vector<std::string> ch, Draw draw, int* answer) {
+  const std::string gold = ch.front();
   while (ch.size() < 4) {
-    std::string v = r.pick(w.values[f.attr]);
+    std::string v = draw();
     if (std::find(ch.begin(), ch.end(), v) == ch.end()) ch.push_back(v);
   }
   r.shuffle(ch);
-  *answer = int(std::find(ch.begin(), ch.end(), f.value) - ch.begin());
+  *answer = int(std::find(ch.begin(), ch.end(), gold) - ch.begin());
   return ch;
+}
+
+std::vector<std::string> choices_for(Rng& r, const World& w, const Fact& f, bool with_misconception, int* answer) {
+  std::vector<std::string> ch = {f.value};
+  if (with_misconception) ch.push_back(f.misconception);
+  return four_choices(r, ch, [&] { return r.pick(w.values[f.attr]); }, answer);
 }
 
 std::string statement(const World& w, const Fact& f, const std::string& v) {
@@ -488,10 +496,10 @@ std::string SynthConfig::canonical_text() const {
     << " math_max=" << math_max;
   if (pretrain_fact_repeats != 0 || pretrain_share != 0)
     o << " pretrain_fact_repeats=" << pretrain_fact_repeats << " pretrain_share=" << pretrain_share;
-  if (code_k_max != 40) o << " code_k_max=" << code_k_max;
+  if (code_k_max != 40) o << " code_k_max=" << code_k_max;  // (40 = the key of families built before the key existed)
   if (mc_generic != 0) o << " mc_generic=" << mc_generic;
   if (pretrain_share_chat != -1 || pretrain_share_math != -1 || pretrain_share_code != -1)
-    o << " pretrain_share_domains=" << pretrain_share_chat << "," << pretrain_share_math << "," << pretrain_share_code;  // (40 = the key of families built before the key existed)
+    o << " pretrain_share_domains=" << pretrain_share_chat << "," << pretrain_share_math << "," << pretrain_share_code;
   return o.str();
 }
 
@@ -777,14 +785,7 @@ SynthData generate(const SynthConfig& cfg) {
         const std::string ans = line.substr(eq + 3);
         it.subject = "elementary_mathematics";
         it.question = "What is " + line.substr(0, eq) + "?";
-        std::vector<std::string> ch = {ans};
-        while (ch.size() < 4) {
-          std::string v = str(mr.uniform(1, M));
-          if (std::find(ch.begin(), ch.end(), v) == ch.end()) ch.push_back(v);
-        }
-        mr.shuffle(ch);
-        it.answer = int(std::find(ch.begin(), ch.end(), ans) - ch.begin());
-        it.choices = ch;
+        it.choices = four_choices(mr, {ans}, [&] { return str(mr.uniform(1, M)); }, &it.answer);
       } else {
         const Fact& f = w.facts[size_t(train_facts[mr.next() % train_facts.size()])];
         it.subject = attrs[f.attr].subject;
