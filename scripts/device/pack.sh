@@ -3,6 +3,8 @@
 # and links the same libtorch 2.11+cu130 as the device) so that a device call
 # runs them without spending ~100 s of device time on a build.
 #   bash scripts/device/pack.sh [-B BUILD_DIR] [-o OUT.tar.xz] PROGRAM...
+#   bash scripts/device/pack.sh -d [DATA_DIR]    (the benchmark data, default ../shared/data,
+#        as .device/data.tar.xz: 8 MB instead of 24; prebuilt.sh unpacks it into .device/data)
 # PROGRAM is a path inside BUILD_DIR (bitmerge, tests/engine/test_engine,
 # bench/kernels/bench_kernels, bench_merging_stream, ...). The archive holds
 # them under build-gpu/ with a PREBUILT stamp (commit, dirty files, date).
@@ -11,6 +13,15 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 BUILD=build OUTF=.device/bin.tar.xz
+if [ "${1:-}" = "-d" ]; then
+  data="${2:-../shared/data}"
+  [ -d "$data/mmlu" ] || { echo "pack.sh: $data is not the benchmark data directory (no mmlu/); pass -d DIR" >&2; exit 2; }
+  mkdir -p .device && tmp=".device/data.tar.xz.tmp.$$"
+  tar -cJf "$tmp" -C "$(dirname "$data")" --transform "s|^$(basename "$data")|data|" "$(basename "$data")"
+  mv "$tmp" .device/data.tar.xz
+  echo "pack.sh: .device/data.tar.xz ($(du -h .device/data.tar.xz | cut -f1)) from $data"
+  exit 0
+fi
 while getopts "B:o:" opt; do
   case $opt in B) BUILD=$OPTARG ;; o) OUTF=$OPTARG ;; *) exit 2 ;; esac
 done

@@ -1,7 +1,7 @@
 # Source on the device (repo root) to run programs packed on the dev machine by
 # scripts/device/pack.sh, without building there:
 #   source scripts/device/prebuilt.sh [ARCHIVE...]     (default .device/bin.tar.xz)
-# carry [".debs", ARCHIVE]. Unpacks the .debs into /tmp/bmprefix (as build.sh
+# carry [".debs", ARCHIVE] (and .device/data.tar.xz, unpacked into .device/data). Unpacks the .debs into /tmp/bmprefix (as build.sh
 # does), extracts the programs into build-gpu/, and sets LD_LIBRARY_PATH to the
 # prefix, the device's libtorch (/opt/torch/.venv) and CUDA; exits if a program
 # misses a library. Then run e.g. build-gpu/bitmerge.
@@ -16,6 +16,11 @@ for a in "$@"; do
   [ -f "$a" ] || { echo "prebuilt.sh: no $a; run scripts/device/pack.sh here and carry it" >&2; exit 2; }
   tar -xJf "$a"
 done
+# The benchmark data, carried as one archive (.device/data.tar.xz: `bash scripts/device/pack.sh -d`):
+# the working tree, .debs and the plain files together pass the 64 MiB carry limit.
+if [ -f .device/data.tar.xz ] && [ ! -d .device/data ]; then
+  tar -xJf .device/data.tar.xz -C .device || { echo "prebuilt.sh: .device/data.tar.xz is corrupt; pack it again (scripts/device/pack.sh -d)" >&2; exit 2; }
+fi
 TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
 export LD_LIBRARY_PATH="$LIBDIR:$TORCH_LIB:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PATH="$(dirname "$PY"):/usr/local/cuda/bin:$PATH:$PREFIX/usr/bin"
