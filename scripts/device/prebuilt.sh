@@ -19,7 +19,10 @@ done
 # The benchmark data, carried as one archive (.device/data.tar.xz: `bash scripts/device/pack.sh -d`):
 # the working tree, .debs and the plain files together pass the 64 MiB carry limit.
 if [ -f .device/data.tar.xz ] && [ ! -d .device/data ]; then
-  tar -xJf .device/data.tar.xz -C .device || { echo "prebuilt.sh: .device/data.tar.xz is corrupt; pack it again (scripts/device/pack.sh -d)" >&2; exit 2; }
+  rm -rf .device/data.unpack && mkdir -p .device/data.unpack &&
+    tar -xJf .device/data.tar.xz -C .device/data.unpack && mv .device/data.unpack/data .device/data ||
+    { rm -rf .device/data.unpack; echo "prebuilt.sh: .device/data.tar.xz is corrupt or truncated; pack it again (scripts/device/pack.sh -d)" >&2; exit 2; }
+  rm -rf .device/data.unpack
 fi
 TORCH_LIB="$("$PY" -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')"
 export LD_LIBRARY_PATH="$LIBDIR:$TORCH_LIB:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
