@@ -16,8 +16,10 @@ BUILD=build OUTF=.device/bin.tar.xz
 if [ "${1:-}" = "-d" ]; then
   data="${2:-../shared/data}"
   [ -d "$data/mmlu" ] || { echo "pack.sh: $data is not the benchmark data directory (no mmlu/); pass -d DIR" >&2; exit 2; }
+  data="$(cd "$data" && pwd)"
   mkdir -p .device && tmp=".device/data.tar.xz.tmp.$$"
-  tar -cJf "$tmp" -C "$(dirname "$data")" --transform "s|^$(basename "$data")|data|" "$(basename "$data")"
+  tar -cJf "$tmp" -C "$(dirname "$data")" --transform "s|^$(basename "$data")|data|" "$(basename "$data")" ||
+    { rm -f "$tmp"; echo "pack.sh: could not pack $data into .device/data.tar.xz" >&2; exit 1; }
   mv "$tmp" .device/data.tar.xz
   echo "pack.sh: .device/data.tar.xz ($(du -h .device/data.tar.xz | cut -f1)) from $data"
   exit 0

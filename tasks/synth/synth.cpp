@@ -136,7 +136,6 @@ World make_world(Rng& r, int n) {
   return w;
 }
 
-// Four distinct choices containing `value`; returns them and the answer index.
 // Four distinct options: `ch` (the gold one first) topped up with draw(),
 // shuffled; *answer = the gold one's index.
 template <class Draw>
@@ -151,6 +150,7 @@ std::vector<std::string> four_choices(Rng& r, std::vector<std::string> ch, Draw 
   return ch;
 }
 
+// Four distinct choices containing the fact's value (and its misconception if asked); returns them and the answer index.
 std::vector<std::string> choices_for(Rng& r, const World& w, const Fact& f, bool with_misconception, int* answer) {
   std::vector<std::string> ch = {f.value};
   if (with_misconception) ch.push_back(f.misconception);
