@@ -441,7 +441,7 @@ def main():
     ap.add_argument("--score-tokens", type=int, default=65536, help="tokens per scoring forward (bandwidth floor)")
     ap.add_argument("--max-rows", type=int, default=0, help="what-if: cap generation rows per wave (0 = memory only)")
     ap.add_argument("--measured", default="", help="task=seconds,... (adds measured / limit)")
-    ap.add_argument("--data-dir", default="", help="benchmark data (default /work/shared/data or ../shared/data)")
+    ap.add_argument("--data-dir", default="", help="benchmark data (default $BITMERGE_DATA_DIR or ../shared/data beside the checkout)")
     ap.add_argument("--tokenizer", default="", help="tokenizer dir for the dump (default: the shape's)")
     ap.add_argument("--cache-dir", default="/tmp/suite_limit", help="where the request dump is cached")
     ap.add_argument("--bin", default="", help="bitmerge binary (default as make_random_model.py)")
@@ -450,9 +450,10 @@ def main():
     if a.self_test:
         self_test(a.bin)
         return
+    measured = parse_measured(a.measured)
     data = a.data_dir
     if not data:
-        for d in (os.environ.get("BITMERGE_DATA_DIR", ""), "/work/shared/data", os.path.join(ROOT, "..", "shared", "data")):
+        for d in (os.environ.get("BITMERGE_DATA_DIR", ""), os.path.join(ROOT, "..", "shared", "data")):
             if d and os.path.isdir(os.path.join(d, "mmlu")):
                 data = d
                 break
@@ -461,7 +462,7 @@ def main():
     sh = load_shape(a.shape, a.bin)
     dev = Device(parse_gb(a.mem_gb), a.bw, a.flops, a.reserve_gb * 1e9, a.score_tokens, a.max_rows)
     tasks, jsonl = load_workload(a.tokenizer or tokenizer_for(sh, data), data, a.cache_dir, a.bin)
-    print(report(sh, dev, tasks, parse_measured(a.measured), jsonl))
+    print(report(sh, dev, tasks, measured, jsonl))
 
 
 if __name__ == "__main__":

@@ -106,3 +106,18 @@ TEST(BenchShapes, MakeRandomModelReadsItsShapesFromTheProgram) {
   EXPECT_NE(bad.rc, 0);
   EXPECT_NE(bad.text.find("--bin /nonexistent"), std::string::npos) << bad.text;
 }
+
+TEST(BenchShapes, SuiteLimitSelfTestHoldsItsHandComputedCases) {
+  // bench/gpu/suite_limit.py (the suite's physical limit, bench/RESULTS.md): KV bytes per token of the
+  // three shapes, their weights, the 13B decode step of the engine log and hand-computed scoring and
+  // generation limits, with the shapes read from this binary.
+  Out o = run(env("BITMERGE_TEST_PYTHON") + " " + env("BITMERGE_SOURCE_DIR") + "/bench/gpu/suite_limit.py --self-test --bin " +
+              env("BITMERGE_BIN"));
+  ASSERT_EQ(o.rc, 0) << o.text;
+  EXPECT_NE(o.text.find("self-test passed"), std::string::npos) << o.text;
+  // A bad --measured key is a one-line error naming the option.
+  Out bad = run(env("BITMERGE_TEST_PYTHON") + " " + env("BITMERGE_SOURCE_DIR") +
+                "/bench/gpu/suite_limit.py --shape llama7b --measured mmlu=1,nosuch=2 --bin " + env("BITMERGE_BIN"));
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.text.find("--measured: unknown task nosuch"), std::string::npos) << bad.text;
+}
