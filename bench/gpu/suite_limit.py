@@ -363,7 +363,7 @@ def report(sh, dev, tasks, measured, jsonl):
     row = f"| **total** | | | | **{tot_i:.1f} s = {tot_i / 60:.1f} min** | **{tot_s:.1f} s = {tot_s / 60:.1f} min** |"
     if has_m:
         miss = [LABEL[n] for n in TASKS if n in tasks and n not in measured]
-        part = f" (without {', '.join(miss)}; their limit {tot_lim_m:.1f} s)" if miss else ""
+        part = f" (without {', '.join(miss)}; the measured tasks' limit {tot_lim_m:.1f} s)" if miss else ""
         row += f" {tot_m:.1f}{part} | {tot_m / tot_lim_m:.2f}x |" if tot_lim_m else " - | - |"
     P(row)
     P("")
