@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device call: a list of steps, each "suite SHAPE LAYERS TASKS" | "cells ARGS..." | "trials [JOBS [RECIPE.toml ...]]" | "sh CMD", run in order within the call.
+# One device call: a list of steps, each "suite SHAPE LAYERS TASKS [full_suite.sh flags, e.g. --one-process]" | "cells ARGS..." | "trials [JOBS [RECIPE.toml ...]]" | "sh CMD", run in order within the call.
 #   bash scripts/device/lease_call.sh 'suite llama13b 40 math' 'suite llama7b 32 truthfulqa,hellaswag,mmlu'
 # Each step gets the call's time left minus 40 s (CALL_S, default 560, from the start); "sh CMD" runs a shell
 # command (e.g. removing a model to free the disk). H200_STEPS (quoted steps) replaces the list when the machine
@@ -20,7 +20,7 @@ for step in "$@"; do
   S=$(date +%s); echo "=== step $i: $step (budget ${left}s) at +$(( S - T0 ))s"
   mkdir -p $R/s$i
   case $kind in
-    suite) OUT=$R/s$i bash bench/gpu/full_suite.sh --data-dir .device/data --shape $1 --layers $2 --tasks $3 --budget-s $left 2>&1 | tail -14
+    suite) OUT=$R/s$i bash bench/gpu/full_suite.sh --data-dir .device/data --shape $1 --layers $2 --tasks $3 "${@:4}" --budget-s $left 2>&1 | tail -14
            cp /tmp/bm_full_suite/*.err $R/s$i/ 2>/dev/null;;
     cells) OUT=$R/s$i bash bench/gpu/table2_realshape.sh --data-dir .device/data --budget-s $left "$@" 2>&1 | tail -40;;
     sh) eval "$*"; df -h /tmp /dev/shm | tail -2;;
