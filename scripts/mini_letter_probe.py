@@ -37,8 +37,10 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def items(family, n, seed=0):
-    """(kind, context ending in 'Answer:', answer index) triples."""
+def items(family, n, bin_, seed=0):
+    """(kind, context ending in 'Answer:', answer index) triples. The test contexts are the engine's own
+    (`bitmerge requests --tasks mmlu`, lm-eval's template); their gold letters come from the test CSVs,
+    which the engine reads in the same order (checked: each question is in its context)."""
     rng = random.Random(seed)
     out = []
     pre = [d.get("text", "") for d in read_jsonl(os.path.join(family, "data/corpus/pretrain.jsonl"))]
@@ -55,13 +57,20 @@ def items(family, n, seed=0):
     tests = sorted(glob.glob(os.path.join(family, "data/mmlu/test/*_test.csv")))
     if not tests:
         fail(f"no MMLU test files in {family}/data/mmlu/test")
+    gold = []
     for f in tests:
-        subject = os.path.basename(f)[: -len("_test.csv")].replace("_", " ")
         with open(f, newline="") as fh:
-            for row in csv.DictReader(fh):
-                ctx = (f"{PREFIX}{subject}.\n\n{row['question']}\n"
-                       + "".join(f"{LETTERS[i]}. {row[f'choice{i}']}\n" for i in range(4)) + "Answer:")
-                out.append(("test", ctx, int(row["answer"])))
+            gold += [(row["question"], int(row["answer"])) for row in csv.DictReader(fh)]
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = os.path.join(tmp, "mmlu.jsonl")
+        r = subprocess.run([bin_, "requests", "--tasks", "mmlu", "--data-dir", os.path.join(family, "data"),
+                            "--output", dump], capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(f"bitmerge requests failed on {family}/data: {(r.stderr.strip().splitlines() or [r.returncode])[-1]}")
+        ctxs = [d["context"] for d in read_jsonl(dump)][::4]  # four letter continuations per item
+    if len(ctxs) != len(gold) or any(q not in c for (q, _), c in zip(gold, ctxs)):
+        fail(f"{family}/data/mmlu/test: the engine's MMLU items do not line up with the test CSVs")
+    out += [("test", c, a) for c, (_, a) in zip(ctxs, gold)]
     return out
 
 
@@ -97,7 +106,7 @@ def main():
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         fail(f"--bin {a.bin}: no bitmerge binary there (build it, or pass --bin)")
-    its = items(a.family, a.items)
+    its = items(a.family, a.items, a.bin)
     models = sorted(d for d in glob.glob(os.path.join(a.family, "models", "*")) if os.path.isdir(d))
     if not models:
         fail(f"no models in {a.family}/models")

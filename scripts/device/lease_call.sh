@@ -21,12 +21,11 @@ for step in "$@"; do
   mkdir -p $R/s$i
   case $kind in
     suite) OUT=$R/s$i bash bench/gpu/full_suite.sh --data-dir .device/data --shape $1 --layers $2 --tasks $3 "${@:4}" --budget-s $left 2>&1 | tail -14
-           cp /tmp/bm_full_suite/*.err $R/s$i/ 2>/dev/null;;
+           for t in ${3//,/ } all; do cp /tmp/bm_full_suite/$t.err $R/s$i/ 2>/dev/null; done;;  # this step's logs only
     cells) OUT=$R/s$i bash bench/gpu/table2_realshape.sh --data-dir .device/data --budget-s $left "$@" 2>&1 | tail -40;;
     sh) eval "$*"; df -h /tmp /dev/shm | tail -2;;
     trials) jobs=${1:-4}; [ $# -gt 0 ] && shift; [ $# -gt 0 ] || set -- scripts/device/trials/*.toml
-            OUT=$R/s$i JOBS=$jobs DEADLINE=$(( DEADLINE - 30 )) bash scripts/device/mini_trial.sh "$@" 2>&1 | tail -60
-            cp -r out/mini-trials $R/s$i/ 2>/dev/null;;
+            OUT=$R/s$i JOBS=$jobs DEADLINE=$(( DEADLINE - 30 )) bash scripts/device/mini_trial.sh "$@" 2>&1 | tail -60;;
   esac
   echo "=== step $i done in $(( $(date +%s) - S ))s"
 done
