@@ -58,6 +58,7 @@ Model of the limit (every number is a lower bound on time under these assumption
 import argparse
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -77,7 +78,7 @@ LABEL = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "truthfulqa": "TruthfulQA", "
 
 # ---------------------------------------------------------------------------------------------- shapes
 class Shape:
-    def __init__(self, name, cfg, parameters=None):
+    def __init__(self, name, cfg, tensors):
         self.name = name
         self.d = cfg["hidden_size"]
         self.layers = cfg["num_hidden_layers"]
@@ -88,13 +89,10 @@ class Shape:
         self.vocab = cfg["vocab_size"]
         self.window = cfg.get("sliding_window") or None
         self.model_type = cfg.get("model_type", "llama")
-        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
-        per_layer = self.d * q + 2 * self.d * kv + q * self.d + 3 * self.d * self.ffn
-        self.matmul_params = self.layers * per_layer + self.vocab * self.d  # + lm_head
-        norms = (2 * self.layers + 1) * self.d
-        self.params = self.matmul_params + self.vocab * self.d + norms    # + embedding, norms
-        if parameters is not None and parameters != self.params:
-            sys.exit(f"{name}: parameter count {self.params} != the program's {parameters}")
+        # From the program's tensor list (the shapes' one home): every parameter, and the matmul weights
+        # (the 2-D ones but the embedding, which is a gather; the LM head included).
+        self.params = sum(math.prod(shp) for _, shp in tensors)
+        self.matmul_params = sum(math.prod(shp) for t, shp in tensors if len(shp) == 2 and "embed_tokens" not in t)
         self.weight_bytes = 2 * self.params             # resident, bf16
         self.read_bytes = 2 * self.matmul_params        # read per forward / decode step
         self.kv_per_token = self.layers * 2 * self.kv_heads * self.head_dim * 2
@@ -117,7 +115,7 @@ class Shape:
 
 def load_shape(name, bin_=""):
     s = program_shape(name, 0, bin_)
-    return Shape(name, s["config"], s.get("parameters"))
+    return Shape(name, s["config"], s["tensors"])
 
 
 class Device:
