@@ -84,6 +84,8 @@ Transformer::Transformer(const ModelConfig& config, std::map<std::string, torch:
   if (device_.is_cuda() && !env_off &&
       kernels::decode_kernels_cover(D, config_.num_attention_heads / config_.num_key_value_heads, dtype_))
     set_fused_decode(true);
+  const char* pre = std::getenv("BITMERGE_FUSED_PREFILL");
+  fused_prefill_ = pre && std::string(pre) == "1";
 }
 
 void Transformer::set_fused_decode(bool on) {
@@ -274,12 +276,27 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
   auto x = at::embedding(weights_.at("model.embed_tokens.weight"), tokens);
   if (opts.output_hidden_layer == 0) out.hidden = x;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  // Fused whole-sequence path (set_fused_prefill): x is updated in place by
+  // the next norm, which also adds the pending MLP output.
+  const bool fuse = fused_prefill() && !per_row && opts.output_hidden_layer < 0 && !at::GradMode::is_enabled();
+  const int64_t H = c.hidden_size;
+  auto x2 = fuse ? x.view({B * T, H}) : torch::Tensor();
+  torch::Tensor pending;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     auto W = [&](const char* s) -> const torch::Tensor& { return weights_.at(layer_name(l, s)); };
-    auto h = rms_norm(x, W("input_layernorm.weight"), c.rms_norm_eps);
-    auto q = at::linear(h, W("self_attn.q_proj.weight")).view({B, T, nh, D}).transpose(1, 2);
-    auto k = at::linear(h, W("self_attn.k_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
-    auto v = at::linear(h, W("self_attn.v_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
+    torch::Tensor h, q, k, v;
+    if (fuse) {
+      h = kernels::add_rms_norm(x2, pending, W("input_layernorm.weight"), c.rms_norm_eps);
+      auto qkv = at::linear(h, qkv_w_[static_cast<size_t>(l)]);  // [B*T, (nh + 2 nkv) * D]
+      q = qkv.narrow(1, 0, nh * D).view({B, T, nh, D}).transpose(1, 2);
+      k = qkv.narrow(1, nh * D, nkv * D).view({B, T, nkv, D}).transpose(1, 2);
+      v = qkv.narrow(1, (nh + nkv) * D, nkv * D).view({B, T, nkv, D}).transpose(1, 2);
+    } else {
+      h = rms_norm(x, W("input_layernorm.weight"), c.rms_norm_eps);
+      q = at::linear(h, W("self_attn.q_proj.weight")).view({B, T, nh, D}).transpose(1, 2);
+      k = at::linear(h, W("self_attn.k_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
+      v = at::linear(h, W("self_attn.v_proj.weight")).view({B, T, nkv, D}).transpose(1, 2);
+    }
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
     if (per_row) {
@@ -320,13 +337,21 @@ ForwardOutput Transformer::forward(const torch::Tensor& tokens_in, const Forward
                                            0.0, is_causal, scale, sdpa_gqa);
       a = a.transpose(1, 2).reshape({B, T, nh * D});
     }
+    if (fuse) {
+      auto o = at::linear(a, W("self_attn.o_proj.weight")).view({B * T, H});
+      h = kernels::add_rms_norm(x2, o, W("post_attention_layernorm.weight"), c.rms_norm_eps);
+      auto g = kernels::silu_mul(at::linear(h, gate_up_w_[static_cast<size_t>(l)]));
+      pending = at::linear(g, W("mlp.down_proj.weight"));
+      continue;
+    }
     x = x + at::linear(a, W("self_attn.o_proj.weight"));
     h = rms_norm(x, W("post_attention_layernorm.weight"), c.rms_norm_eps);
     auto g = at::silu(at::linear(h, W("mlp.gate_proj.weight"))) * at::linear(h, W("mlp.up_proj.weight"));
     x = x + at::linear(g, W("mlp.down_proj.weight"));
     if (opts.output_hidden_layer == l + 1) out.hidden = x;
   }
-  auto fin = rms_norm(x, weights_.at("model.norm.weight"), c.rms_norm_eps);
+  auto fin = fuse ? kernels::add_rms_norm(x2, pending, weights_.at("model.norm.weight"), c.rms_norm_eps).view({B, T, H})
+                  : rms_norm(x, weights_.at("model.norm.weight"), c.rms_norm_eps);
   finish(fin, opts, out);
   return out;
 }

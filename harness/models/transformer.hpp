@@ -98,6 +98,15 @@ class Transformer {
   // BITMERGE_FUSED_DECODE=0; elsewhere it runs the libtorch references (tests).
   void set_fused_decode(bool on);
   bool fused_decode() const { return fused_decode_; }
+  // The same fusion for whole-sequence forwards (scoring, prefill) of a model
+  // with the fused decode step on: residual add + RMSNorm and SiLU*up as one
+  // kernel each, q|k|v and gate|up as one GEMM each; RoPE and attention as in
+  // the unfused path. Equal to it up to reduction order (float noise, bounded
+  // by Cuda.FusedPrefillAsCloseToFp32AsUnfused). Off by default until measured
+  // (bench/RESULTS.md); BITMERGE_FUSED_PREFILL=1 turns it on. Only without
+  // autograd (the kernels have no backward) and without output_hidden_layer.
+  void set_fused_prefill(bool on) { fused_prefill_ = on; }
+  bool fused_prefill() const { return fused_prefill_ && fused_decode_; }
 
  private:
   ModelConfig config_;
@@ -106,6 +115,7 @@ class Transformer {
   torch::Dtype dtype_;
   torch::Tensor inv_freq_;  // RoPE [D/2] fp32 on device_, computed once
   bool fused_decode_ = false;
+  bool fused_prefill_ = false;
   std::vector<torch::Tensor> qkv_w_, gate_up_w_;  // per layer, when fused
 
   ForwardOutput decode_fused(const torch::Tensor& tokens, const ForwardOptions& opts) const;

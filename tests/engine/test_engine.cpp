@@ -560,6 +560,52 @@ TEST(Engine, FusedDecodeEqualsUnfusedPath) {
   for (size_t i = 0; i < gr.size(); ++i) EXPECT_EQ(ra[i].ids, rb[i].ids) << "request " << i;
 }
 
+// The fused whole-sequence path (set_fused_prefill), on the CPU through the
+// libtorch references: the unfused path's logits through plain causal rows,
+// a padding mask, packed continuations (full_mask), a cache prefill, and a
+// sliding window shorter than the rows.
+TEST(Engine, FusedPrefillEqualsUnfusedPath) {
+  const bm::ModelConfig c = cuda_test_config();
+  const auto w = decisive_weights(c, 17);
+  auto plain = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  auto fused = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  fused->set_fused_prefill(true);
+  EXPECT_FALSE(fused->fused_prefill()) << "needs the fused weights of the decode step";
+  fused->set_fused_decode(true);
+  ASSERT_TRUE(fused->fused_prefill());
+  auto tokens = torch::randint(3, 512, {3, 21}, torch::kInt64);
+  auto close = [](const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+    ASSERT_EQ(a.sizes(), b.sizes()) << what;
+    EXPECT_LE((a - b).abs().max().item<double>(), 1e-5 * a.abs().max().item<double>()) << what;
+  };
+  c10::InferenceMode g;
+  {
+    close(plain->forward(tokens).logits, fused->forward(tokens).logits, "causal rows");
+    auto start = torch::tensor(std::vector<int64_t>{0, 5, 12});
+    auto ar = torch::arange(21, torch::kInt64).view({1, 21});
+    bm::ForwardOptions pf;
+    pf.attention_mask = ar >= start.view({3, 1});
+    pf.positions = (ar - start.view({3, 1})).clamp_min(0);
+    close(plain->forward(tokens, pf).logits, fused->forward(tokens, pf).logits, "left padding");
+    bm::ForwardOptions fm;  // a context of 11 then two continuations that see it and themselves
+    auto q = ar.view({21, 1}), k = ar.view({1, 21});
+    auto seg = torch::where(ar < 11, 0, torch::where(ar < 16, 1, 2)).view({21});
+    auto sq = seg.view({21, 1}), sk = seg.view({1, 21});
+    fm.full_mask = ((k <= q) & ((sk == 0) | (sk == sq))).unsqueeze(0).expand({3, 21, 21});
+    fm.positions = torch::where(ar < 11, ar, torch::where(ar < 16, ar, ar - 5)).expand({3, 21});
+    fm.skip_logits = true;
+    close(plain->forward(tokens, fm).final_hidden, fused->forward(tokens, fm).final_hidden, "packed continuations");
+    auto ca = plain->make_cache(3, 30), cb = fused->make_cache(3, 30);
+    bm::ForwardOptions co;
+    co.cache = &ca;
+    auto la = plain->forward(tokens, co).logits;
+    co.cache = &cb;
+    close(la, fused->forward(tokens, co).logits, "cache prefill");
+    for (int l = 0; l < 3; ++l) close(ca.k[l], cb.k[l], "cached K, layer " + std::to_string(l));
+    for (int l = 0; l < 3; ++l) close(ca.v[l], cb.v[l], "cached V, layer " + std::to_string(l));
+  }
+}
+
 // Length groups (on by default on CUDA): each group gets its own cache length
 // and row count; the ids are those of one big group.
 TEST(Engine, LengthGroupsKeepResults) {
@@ -644,6 +690,49 @@ TEST(Cuda, FusedDecodeAsCloseToFp32AsUnfused) {
   EXPECT_LE(worst_f, 1.5 * worst_p + 0.01) << "fused " << worst_f << " vs unfused " << worst_p;
   EXPECT_GE(agree_f, agree_p - 4) << "argmax agreement with fp32: fused " << agree_f << "/" << n << ", unfused " << agree_p;
   EXPECT_GE(agree_f, n / 2);
+}
+
+// The fused whole-sequence path in bf16 on the GPU: scoring logits as close to
+// the fp32 CPU forward as the unfused bf16 path (the float-noise bound of
+// set_fused_prefill), on plain causal rows and on left-padded rows.
+TEST(Cuda, FusedPrefillAsCloseToFp32AsUnfused) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  bm::ModelConfig c = cuda_test_config();
+  c.hidden_size = 512, c.intermediate_size = 1024, c.head_dim = 64, c.sliding_window = 24;
+  const auto w = decisive_weights(c, 18);
+  const torch::Device dev(torch::kCUDA);
+  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
+  auto fused = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
+  auto plain = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
+  fused->set_fused_prefill(true);
+  plain->set_fused_prefill(false);
+  ASSERT_TRUE(fused->fused_prefill());
+  c10::InferenceMode g;
+  auto tokens = torch::randint(3, 512, {6, 40}, torch::kInt64);
+  auto start = torch::tensor(std::vector<int64_t>{0, 0, 3, 9, 17, 33});
+  auto ar = torch::arange(40, torch::kInt64).view({1, 40});
+  for (int padded = 0; padded < 2; ++padded) {
+    bm::ForwardOptions o;
+    if (padded) {
+      o.attention_mask = ar >= start.view({6, 1});
+      o.positions = (ar - start.view({6, 1})).clamp_min(0);
+    }
+    auto want = cpu->forward(tokens, o).logits;
+    auto valid = padded ? (ar >= start.view({6, 1})) : torch::ones({6, 40}, torch::kBool);
+    auto lf = fused->forward(tokens, o).logits.to(torch::kCPU, torch::kFloat32);
+    auto lp = plain->forward(tokens, o).logits.to(torch::kCPU, torch::kFloat32);
+    const double scale = want.abs().max().item<double>();
+    auto vm = valid.unsqueeze(-1);
+    const double worst_f = ((lf - want).abs() * vm).max().item<double>() / scale;
+    const double worst_p = ((lp - want).abs() * vm).max().item<double>() / scale;
+    auto am = want.argmax(-1);
+    const int64_t n = valid.sum().item<int64_t>();
+    const int64_t agree_f = ((lf.argmax(-1) == am) & valid).sum().item<int64_t>();
+    const int64_t agree_p = ((lp.argmax(-1) == am) & valid).sum().item<int64_t>();
+    EXPECT_LE(worst_f, 1.5 * worst_p + 0.01) << "padded " << padded << ": fused " << worst_f << " vs unfused " << worst_p;
+    EXPECT_GE(agree_f, agree_p - n / 50 - 1) << "padded " << padded << ": argmax agreement with fp32, fused " << agree_f
+                                              << "/" << n << ", unfused " << agree_p;
+  }
 }
 
 // The trainer (harness/train) backpropagates through the same forward.
