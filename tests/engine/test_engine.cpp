@@ -434,6 +434,22 @@ std::map<std::string, torch::Tensor> decisive_weights(const bm::ModelConfig& c, 
   for (auto& [n, t] : m->named_parameters()) w[n] = t * 5;
   return w;
 }
+// The fp32 CPU reference and two bf16 CUDA models (the second with the fused
+// paths off) of one wider model (head_dim 64, 4:1 GQA, window 24).
+struct Bf16Trio {
+  std::shared_ptr<bm::Transformer> cpu, fused, plain;
+};
+Bf16Trio bf16_trio(uint64_t seed) {
+  bm::ModelConfig c = cuda_test_config();
+  c.hidden_size = 512, c.intermediate_size = 1024, c.head_dim = 64, c.sliding_window = 24;
+  const auto w = decisive_weights(c, seed);
+  const torch::Device dev(torch::kCUDA);
+  Bf16Trio t{std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32),
+             std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16),
+             std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16)};
+  t.plain->set_fused_decode(false);
+  return t;
+}
 }  // namespace
 
 TEST(Cuda, MatchesCpuPath) {
@@ -639,14 +655,7 @@ TEST(Engine, LengthGroupsKeepResults) {
 // window would be off by whole units).
 TEST(Cuda, FusedDecodeAsCloseToFp32AsUnfused) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  bm::ModelConfig c = cuda_test_config();
-  c.hidden_size = 512, c.intermediate_size = 1024, c.head_dim = 64, c.sliding_window = 24;
-  const auto w = decisive_weights(c, 14);
-  const torch::Device dev(torch::kCUDA);
-  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
-  auto fused = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
-  auto plain = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
-  plain->set_fused_decode(false);
+  auto [cpu, fused, plain] = bf16_trio(14);
   ASSERT_TRUE(fused->fused_decode()) << "a bf16 CUDA model with head_dim 64 and 4:1 GQA must take the fused step";
   c10::InferenceMode g;
   auto tokens = torch::randint(3, 512, {4, 30}, torch::kInt64);
@@ -697,15 +706,8 @@ TEST(Cuda, FusedDecodeAsCloseToFp32AsUnfused) {
 // set_fused_prefill), on plain causal rows and on left-padded rows.
 TEST(Cuda, FusedPrefillAsCloseToFp32AsUnfused) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  bm::ModelConfig c = cuda_test_config();
-  c.hidden_size = 512, c.intermediate_size = 1024, c.head_dim = 64, c.sliding_window = 24;
-  const auto w = decisive_weights(c, 18);
-  const torch::Device dev(torch::kCUDA);
-  auto cpu = std::make_shared<bm::Transformer>(c, w, torch::kCPU, torch::kFloat32);
-  auto fused = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
-  auto plain = std::make_shared<bm::Transformer>(c, w, dev, torch::kBFloat16);
+  auto [cpu, fused, plain] = bf16_trio(18);
   fused->set_fused_prefill(true);
-  plain->set_fused_prefill(false);
   ASSERT_TRUE(fused->fused_prefill());
   c10::InferenceMode g;
   auto tokens = torch::randint(3, 512, {6, 40}, torch::kInt64);
