@@ -5,15 +5,20 @@
 # (off, on, then off again when --repeat 2) with samples; per task the engine seconds and the process wall,
 # and per item how far the two arms' answers differ (MC: the chosen option; generation: the extracted answer)
 # and the largest metric gap, so a speed gain is never reported without what it changed.
-#   bash bench/gpu/fused_prefill_ab.sh --model DIR [--tasks mmlu,hellaswag] [--data-dir DIR] [--bin B] [--repeat 1|2]
+#   bash bench/gpu/fused_prefill_ab.sh --model DIR | --shape llama7b [--layers 32]  [--tasks mmlu,hellaswag]
+#        [--data-dir DIR] [--bin B] [--repeat 1|2]
+# --shape writes a random bf16 model of that shape (bench/gpu/make_random_model.py, as full_suite.sh does, at the
+# same path, so a model full_suite.sh wrote is reused).
 # Writes $OUT/fused_prefill_ab.md (also printed) and the arms' results/samples under $OUT (or /tmp/bm_fused_ab).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-MODEL=""; TASKS=mmlu,hellaswag; DATA=""; BIN=""; REPEAT=1; DEVICE=cuda; LIMIT=0
+MODEL=""; SHAPE=""; LAYERS=32; TASKS=mmlu,hellaswag; DATA=""; BIN=""; REPEAT=1; DEVICE=cuda; LIMIT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) MODEL="$2"; shift 2;;
+    --shape) SHAPE="$2"; shift 2;;
+    --layers) LAYERS="$2"; shift 2;;
     --tasks) TASKS="$2"; shift 2;;
     --data-dir) DATA="$2"; shift 2;;
     --bin) BIN="$2"; shift 2;;
@@ -23,10 +28,18 @@ while [ $# -gt 0 ]; do
     *) echo "fused_prefill_ab.sh: unknown option $1 (see the header)" >&2; exit 2;;
   esac
 done
-[ -n "$MODEL" ] && [ -d "$MODEL" ] || { echo "fused_prefill_ab.sh: --model DIR is required (a model folder)" >&2; exit 2; }
 [ -n "$BIN" ] || { [ -x build-gpu/bitmerge ] && BIN=build-gpu/bitmerge || BIN=build/bitmerge; }
 [ -x "$BIN" ] || { echo "fused_prefill_ab.sh: no bitmerge at $BIN; build it or pass --bin" >&2; exit 2; }
-PY=python3; [ -x .venv/bin/python ] && PY=.venv/bin/python
+[ -f "$(dirname "$BIN")/device_env.sh" ] && source "$(dirname "$BIN")/device_env.sh"
+PY=python3; for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" ] && { PY="$p"; break; }; done
+if [ -z "$MODEL" ] && [ -n "$SHAPE" ]; then
+  for d in "$DATA" .device/data ../shared/data; do [ -n "$d" ] && [ -d "$d/tokenizers" ] && { TD="$d"; break; }; done
+  case "$SHAPE" in mistral*) TOK="$TD/tokenizers/mistral-7b-v0.1/tokenizer.model";; *) TOK="$TD/tokenizers/llama2/tokenizer.model";; esac
+  MODEL=/tmp/bm_full_suite/model-$SHAPE-L$LAYERS
+  [ -f "$MODEL/config.json" ] || "$PY" bench/gpu/make_random_model.py "$MODEL" --shape "$SHAPE" --layers "$LAYERS" \
+      --tokenizer "$TOK" --device "$DEVICE" --dtype bfloat16 --bin "$BIN" >&2
+fi
+[ -n "$MODEL" ] && [ -d "$MODEL" ] || { echo "fused_prefill_ab.sh: pass --model DIR (a model folder) or --shape" >&2; exit 2; }
 DARGS=(); [ -n "$DATA" ] && DARGS=(--data-dir "$DATA")
 OUTD="${OUT:-/tmp/bm_fused_ab}"; mkdir -p "$OUTD"
 DT=bfloat16; [ "$DEVICE" = cpu ] && DT=float32
