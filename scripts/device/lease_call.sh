@@ -2,7 +2,8 @@
 # One device call: a list of steps, each "suite SHAPE LAYERS TASKS [full_suite.sh flags, e.g. --one-process]" | "cells ARGS..." | "trials [JOBS [RECIPE.toml ...]]" | "sh CMD", run in order within the call.
 #   bash scripts/device/lease_call.sh 'suite llama13b 40 math' 'suite llama7b 32 truthfulqa,hellaswag,mmlu'
 # Each step gets the call's time left minus 40 s (CALL_S, default 560, from the start); "sh CMD" runs a shell
-# command (e.g. removing a model to free the disk). H200_STEPS (quoted steps) replaces the list when the machine
+# command (e.g. removing a model to free the disk); quote a command with a pipe or redirection as one word,
+# 'sh "CMD 2>&1 | tail -5"' (each step is split with eval "set -- STEP"). H200_STEPS (quoted steps) replaces the list when the machine
 # that came is an H200, so that H100 timings are never mixed with H200 ones. Results: $OUT/call.tgz (r/s<N>/ per
 # step, r/smi.csv GPU samples). Carry [".debs", ".device/bin.tar.xz", ".device/data.tar.xz"] (scripts/device/README.md).
 set -u
