@@ -1,5 +1,7 @@
 #include "tests/io/io_test_util.hpp"
 
+#include "tests/common/tmpdir.hpp"
+
 #include <unistd.h>
 
 #include <array>
@@ -11,32 +13,7 @@
 
 namespace bm::iotest {
 
-namespace {
-struct Cleanup {
-  std::vector<std::string> dirs;
-  ~Cleanup() {
-    for (auto& d : dirs) try {
-        remove_tree(d);
-      } catch (...) {
-      }
-  }
-};
-Cleanup& cleanup() {
-  static Cleanup c;
-  return c;
-}
-}  // namespace
-
-std::string temp_dir(const std::string& tag) {
-  static int counter = 0;
-  const char* t = std::getenv("TMPDIR");
-  std::string d = std::string(t && *t ? t : "/tmp") + "/bm_io_" + tag + "_" + std::to_string(::getpid()) + "_" +
-                  std::to_string(counter++);
-  remove_tree(d);
-  make_dirs(d);
-  cleanup().dirs.push_back(d);
-  return d;
-}
+std::string temp_dir(const std::string& tag) { return testutil::temp_dir("io-" + tag); }
 
 ModelConfig tiny_config() {
   ModelConfig c;

@@ -9,7 +9,7 @@
 
 namespace bm::iotest {
 
-// A fresh empty directory under the system temp dir, removed at exit.
+// A fresh empty directory under the system temp dir, removed at exit (tests/common/tmpdir.hpp).
 std::string temp_dir(const std::string& tag);
 // A tiny LLaMA config (vocab 64, hidden 16, 2 layers, 4 heads, 2 kv heads).
 ModelConfig tiny_config();

@@ -18,6 +18,7 @@
 #include "harness/train/tokenizer_train.hpp"
 #include "harness/train/trainer.hpp"
 #include "tasks/synth/synth.hpp"
+#include "tests/common/tmpdir.hpp"
 
 namespace fs = std::filesystem;
 using namespace bm;
@@ -39,8 +40,7 @@ struct Fixture {
 const Fixture& fixture() {
   static Fixture f = [] {
     Fixture x;
-    x.dir = (fs::temp_directory_path() / ("bm_mini_train_" + std::to_string(getpid()))).string();
-    bm::remove_tree(std::string(x.dir));
+    x.dir = bm::testutil::temp_dir("mini-train");
     fs::create_directories(x.dir + "/tok");
     synth::SynthConfig sc;
     sc.countries = 12;

@@ -10,6 +10,7 @@
 #include "harness/report/paired.hpp"
 #include "harness/report/results.hpp"
 #include "harness/report/tables.hpp"
+#include "tests/common/tmpdir.hpp"
 
 using namespace bm::report;
 using nlohmann::json;
@@ -116,10 +117,7 @@ text = "Unpaired fallback: Strong beats NoItems by far"
 checks = [ { a = "Strong", b = "NoItems", op = ">", value = 5 } ]
 )TOML";
 
-std::string tmpdir() {
-  char t[] = "/tmp/bm-claims-XXXXXX";
-  return ::mkdtemp(t);
-}
+std::string tmpdir() { return bm::testutil::temp_dir("claims"); }
 
 }  // namespace
 

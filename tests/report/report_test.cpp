@@ -11,6 +11,7 @@
 #include "harness/report/plots.hpp"
 #include "harness/report/results.hpp"
 #include "harness/report/tables.hpp"
+#include "tests/common/tmpdir.hpp"
 
 using namespace bm::report;
 using nlohmann::json;
@@ -158,8 +159,7 @@ TEST(Tables, FormatNamesAreChecked) {
 }
 
 TEST(Results, OtherSchemaVersionIsAClearError) {
-  char tmpl[] = "/tmp/bm-report-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = bm::testutil::temp_dir("report");
   json j = synthetic_results();
   j["schema_version"] = 0;
   bm::write_file_atomic(dir + "/old.json", j.dump());
@@ -194,8 +194,7 @@ TEST(Compare, RegressionsMissingAndTolerance) {
 }
 
 TEST(Plots, Figure3AndBarsAsPngAndSvg) {
-  char tmpl[] = "/tmp/bm-plots-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = bm::testutil::temp_dir("plots");
   try {
     png_terminal();
   } catch (const bm::Error& e) {
@@ -215,8 +214,7 @@ TEST(Plots, Figure3AndBarsAsPngAndSvg) {
 }
 
 TEST(Plots, ErrorBarsKeyLabelsAndTheFigure3PaperTerms) {
-  char tmpl[] = "/tmp/bm-plots2-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = bm::testutil::temp_dir("plots2");
   try {
     png_terminal();
   } catch (const bm::Error& e) {
@@ -252,9 +250,7 @@ TEST(Plots, ErrorBarsKeyLabelsAndTheFigure3PaperTerms) {
 TEST(Results, InvalidUtf8FromAModelIsWrittenReplaced) {
   json j = synthetic_results();
   j["cells"][0]["extra"] = {{"sample_output", std::string("def f():\n  return \xE6")}};
-  char tmpl[] = "/tmp/bm-report-utf8-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string path = std::string(tmpl) + "/results.json";
+  std::string path = bm::testutil::temp_dir("report-utf8") + "/results.json";
   ASSERT_NO_THROW(bm::report::save_results(path, j));
   json back = bm::report::load_results(path);
   EXPECT_EQ(back["cells"][0]["extra"]["sample_output"].get<std::string>(), "def f():\n  return \xEF\xBF\xBD");

@@ -15,6 +15,7 @@
 #include "harness/core/fileio.hpp"
 #include "tasks/common/stats.hpp"
 #include "tasks/common/task.hpp"
+#include "tests/common/tmpdir.hpp"
 
 using nlohmann::json;
 namespace st = bm::stats;
@@ -30,8 +31,7 @@ std::string env(const char* k) {
 json oracle(const json& cases) {
   std::string py = env("BITMERGE_TEST_PYTHON"), src = env("BITMERGE_SOURCE_DIR");
   if (py.empty() || src.empty()) return json();
-  char tmpl[] = "/tmp/bm-stats-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
+  std::string dir = bm::testutil::temp_dir("stats");
   bm::write_file_atomic(dir + "/in.json", cases.dump());
   std::string cmd = py + " " + src + "/tests/report/stats_ref.py < " + dir + "/in.json > " + dir + "/out.json 2> " + dir +
                     "/err.txt";

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "harness/core/error.hpp"
+#include "tests/common/tmpdir.hpp"
 
 namespace bmtest {
 
@@ -22,12 +23,8 @@ inline std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-inline std::string make_tmpdir(const std::string& tag) {
-  std::string t = "/tmp/bm-runner-" + tag + "-XXXXXX";
-  char* d = ::mkdtemp(&t[0]);
-  if (!d) std::abort();
-  return t;
-}
+// A fresh scratch directory, removed when the test process exits (tests/common/tmpdir.hpp).
+inline std::string make_tmpdir(const std::string& tag) { return bm::testutil::temp_dir("runner-" + tag); }
 
 inline void write(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
