@@ -161,7 +161,7 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(fam, "family", "name", &c.name);
   auto* g = r.sub("generator", {"seed", "countries", "n_test", "n_train_gsm8k", "n_train_math", "pretrain_docs",
                                 "fact_repeats", "misconception_repeats", "qa_repeats", "profiles", "mc_practice",
-                                "math_max", "pretrain_fact_repeats", "pretrain_share", "code_k_max", "mc_generic", "pretrain_share_chat",
+                                "math_max", "pretrain_fact_repeats", "pretrain_share", "code_k_max", "mc_generic", "mc_subset", "pretrain_share_chat",
                                 "pretrain_share_math", "pretrain_share_code"});
   auto& gc = c.generator;
   r.get(g, "generator", "seed", &gc.seed);
@@ -180,6 +180,7 @@ FamilyConfig FamilyConfig::from_toml(const std::string& path) {
   r.get(g, "generator", "pretrain_fact_repeats", &gc.pretrain_fact_repeats);
   r.get(g, "generator", "pretrain_share", &gc.pretrain_share);
   r.get(g, "generator", "mc_generic", &gc.mc_generic);
+  r.get(g, "generator", "mc_subset", &gc.mc_subset);
   r.get(g, "generator", "pretrain_share_chat", &gc.pretrain_share_chat);
   r.get(g, "generator", "pretrain_share_math", &gc.pretrain_share_math);
   r.get(g, "generator", "pretrain_share_code", &gc.pretrain_share_code);

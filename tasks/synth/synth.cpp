@@ -498,6 +498,7 @@ std::string SynthConfig::canonical_text() const {
     o << " pretrain_fact_repeats=" << pretrain_fact_repeats << " pretrain_share=" << pretrain_share;
   if (code_k_max != 40) o << " code_k_max=" << code_k_max;  // (40 = the key of families built before the key existed)
   if (mc_generic != 0) o << " mc_generic=" << mc_generic;
+  if (mc_subset != 0) o << " mc_subset=" << mc_subset;
   if (pretrain_share_chat != -1 || pretrain_share_math != -1 || pretrain_share_code != -1)
     o << " pretrain_share_domains=" << pretrain_share_chat << "," << pretrain_share_math << "," << pretrain_share_code;
   return o.str();
@@ -522,6 +523,7 @@ SynthData generate(const SynthConfig& cfg) {
     fail("generator", "fact_repeats and mc_practice must be >= 1, qa_repeats and profiles >= 0");
   if (cfg.pretrain_fact_repeats < 0) fail("generator.pretrain_fact_repeats", "must be >= 0");
   if (cfg.mc_generic < 0) fail("generator.mc_generic", "must be >= 0 (documents), got " + str(cfg.mc_generic));
+  if (cfg.mc_subset < 0) fail("generator.mc_subset", "must be >= 0 (documents), got " + str(cfg.mc_subset));
   if (cfg.pretrain_share < 0 || cfg.pretrain_share > 100)
     fail("generator.pretrain_share", "is a percentage in 0..100, got " + str(cfg.pretrain_share));
   const int domain_share[3] = {cfg.pretrain_share_chat, cfg.pretrain_share_math, cfg.pretrain_share_code};
@@ -793,6 +795,38 @@ SynthData generate(const SynthConfig& cfg) {
         it.choices = choices_for(mr, w, f, mr.next() % 2, &it.answer);
       }
       d.pretrain.push_back(mmlu_prompt(it) + " " + "ABCD"[it.answer]);
+    }
+  }
+  if (cfg.mc_subset > 0) {
+    // Own RNG stream, as above: a train fact stated in the question, then only
+    // `shown` of the four option lines of mmlu_prompt (the gold's among them).
+    Rng qr(cfg.seed ^ 0x4D43535542534554ull);
+    for (int i = 0; i < cfg.mc_subset; ++i) {
+      const Fact& f = w.facts[size_t(train_facts[qr.next() % train_facts.size()])];
+      MmluItem it;
+      it.subject = attrs[f.attr].subject;
+      it.question = statement(w, f, f.value) + " " + fill(attrs[f.attr].question, w.countries[f.country]);
+      it.choices = choices_for(qr, w, f, qr.next() % 2, &it.answer);
+      bool keep[4] = {false, false, false, false};
+      keep[it.answer] = true;
+      std::vector<int> others;
+      for (int k = 0; k < 4; ++k)
+        if (k != it.answer) others.push_back(k);
+      qr.shuffle(others);
+      for (int k = 0; k < i % 3; ++k) keep[others[size_t(k)]] = true;
+      // The option lines are the four lines before "Answer:" (choices hold no newline).
+      const std::string full = mmlu_prompt(it);
+      std::vector<std::string> lines;
+      for (size_t a = 0, b; a <= full.size(); a = b + 1) {
+        b = full.find('\n', a);
+        if (b == std::string::npos) b = full.size();
+        lines.push_back(full.substr(a, b - a));
+      }
+      std::string text;
+      const size_t first_option = lines.size() - 5;
+      for (size_t k = 0; k < lines.size(); ++k)
+        if (k < first_option || k >= first_option + 4 || keep[k - first_option]) text += (k ? "\n" : "") + lines[k];
+      d.pretrain.push_back(text + " " + "ABCD"[it.answer]);
     }
   }
   r.shuffle(d.pretrain);

@@ -46,6 +46,12 @@ struct SynthConfig {
   // only), as a real base's web text holds: they teach the base to bind an
   // answer to its letter. Documents in the pretraining mixture; 0 = none.
   int mc_generic = 0;
+  // Letter-subset quizzes: the fact half of mc_generic with only 1, 2 or 3 of the
+  // four options shown (the gold among them, letters kept, in order; a third
+  // each). From scratch a small model learns to copy the one letter shown long
+  // before it can choose among four (docs/mini-family.md, "Letter binding from
+  // scratch"). Documents in the pretraining mixture; 0 = none.
+  int mc_subset = 0;
   std::string canonical_text() const;  // stable text of every field (for cache keys)
 };
 

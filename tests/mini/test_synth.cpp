@@ -462,6 +462,50 @@ TEST(MiniSynth, GenericMultipleChoiceQuizzesAreRightAndTouchNothingElse) {
   EXPECT_THROW(generate(cfg), bm::Error);
 }
 
+TEST(MiniSynth, LetterSubsetQuizzesShowTheGoldAmongOneToThreeLettersAndTouchNothingElse) {
+  // mc_subset: mc_generic's fact quizzes with only 1, 2 or 3 option lines (a
+  // third each), the gold among them, letters kept and in order; the rest of
+  // the family's data as without them, and the old cache key when off.
+  auto cfg = small_config();
+  EXPECT_EQ(cfg.canonical_text().find("mc_subset"), std::string::npos);
+  cfg.mc_subset = 60;
+  EXPECT_NE(cfg.canonical_text().find("mc_subset=60"), std::string::npos);
+  auto d = generate(cfg), d0 = generate(small_config());
+  const std::regex quiz(R"(^The following are multiple choice questions \(with answers\) about ([a-z_ ]+)\.\n\n([^\n]*)((?:\n[ABCD]\. [^\n]*)+)\nAnswer: ([ABCD])$)");
+  const std::regex option(R"(\n([ABCD])\. ([^\n]*))");
+  std::map<int, int> by_shown;
+  std::map<char, int> gold_letters;
+  for (auto& t : d.pretrain) {
+    std::smatch m;
+    if (!std::regex_match(t, m, quiz)) continue;
+    const std::string question = m[2], options = m[3];
+    const char gold = m[4].str()[0];
+    std::string letters, gold_text;
+    for (std::sregex_iterator it(options.begin(), options.end(), option), end; it != end; ++it) {
+      letters += (*it)[1].str();
+      if ((*it)[1].str()[0] == gold) gold_text = (*it)[2];
+    }
+    if (letters.size() == 4) continue;  // a full quiz (none here without mc_generic / practice in pretraining)
+    ++by_shown[int(letters.size())];
+    ++gold_letters[gold];
+    EXPECT_TRUE(std::is_sorted(letters.begin(), letters.end())) << t;
+    EXPECT_EQ(std::set<char>(letters.begin(), letters.end()).size(), letters.size()) << t;
+    ASSERT_FALSE(gold_text.empty()) << "the gold letter is among those shown: " << t;
+    const std::string stated = question.substr(0, question.find(". What") + 1);
+    EXPECT_NE(stated.find(" " + gold_text + "."), std::string::npos) << "the stated value is the gold option: " << t;
+  }
+  EXPECT_EQ(by_shown[1], 20);
+  EXPECT_EQ(by_shown[2], 20);
+  EXPECT_EQ(by_shown[3], 20);
+  EXPECT_GE(gold_letters.size(), 4u);
+  EXPECT_EQ(d.pretrain.size(), d0.pretrain.size() + 60);
+  expect_same_finetune_sets(d, d0);
+  ASSERT_EQ(d.mmlu_test.size(), d0.mmlu_test.size());
+  for (size_t i = 0; i < d.mmlu_test.size(); ++i) EXPECT_EQ(mmlu_prompt(d.mmlu_test[i]), mmlu_prompt(d0.mmlu_test[i]));
+  cfg.mc_subset = -1;
+  EXPECT_THROW(generate(cfg), bm::Error);
+}
+
 TEST(MiniSynth, PerDomainPretrainSharesOverrideTheShare) {
   auto cfg = small_config();
   cfg.pretrain_share = 30;
