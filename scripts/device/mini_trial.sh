@@ -3,8 +3,8 @@
 # 1bit-Merging's numbers). For each recipe: `bitmerge mini build --config RECIPE` on
 # $DEVICE (default cuda), then the grid configs/experiments/mini-regime.toml on it
 # (`--family mini`: base, experts, TA / TIES / DARE and the [[claims]] regime-1..5),
-# then `bitmerge claims`. One archive per recipe: $OUT/<name>.tgz (recipe, family.json
-# with settings and sha256, results.json, claims.md, logs), and a one-line verdict per
+# then `bitmerge claims` and the letter probe. One archive per recipe: $OUT/<name>.tgz (recipe, family.json
+# with settings and sha256, results.json, claims.md, letters.md, logs), and a one-line verdict per
 # claim on stdout.
 #   source scripts/device/prebuilt.sh .device/bin.tar.xz
 #   bash scripts/device/mini_trial.sh RECIPE.toml [RECIPE.toml ...]
@@ -23,6 +23,7 @@ BIN=${BITMERGE_BIN:-build-gpu/bitmerge}
 [ -x "$BIN" ] || { echo "mini_trial.sh: no bitmerge (scripts/device/prebuilt.sh first, or BITMERGE_BIN)" >&2; exit 2; }
 [ $# -ge 1 ] || { sed -n 2,15p "$0"; exit 2; }
 DEVICE=${DEVICE:-cuda}
+PY=python3; for p in /opt/torch/.venv/bin/python .venv/bin/python; do [ -x "$p" ] && { PY="$p"; break; }; done
 OUTD=${OUT:-out/mini-trials}
 mkdir -p "$OUTD"
 trial() {  # one recipe; prints its verdict lines, returns 0 / 1 (failed) / 2 (bad recipe)
@@ -50,11 +51,16 @@ trial() {  # one recipe; prints its verdict lines, returns 0 / 1 (failed) / 2 (b
   fi
   tg=$(( $(date +%s) - t ))
   "$BIN" claims "$work/regime/results.json" --out "$work/claims.md" > "$work/claims.log" 2>&1
+  # Letter binding or a letter prior (scripts/mini_letter_probe.py): each model's picks on its own
+  # practice items and the test; the MMLU line's score alone cannot tell them apart.
+  "$PY" scripts/mini_letter_probe.py "$work/family" --bin "$BIN" > "$work/letters.md" 2> "$work/letters.log" ||
+    echo "(letter probe failed: $(tail -1 "$work/letters.log"))" > "$work/letters.md"
   cp "$work/family/family.json" "$work/family.json"
-  tar czf "$OUTD/$name.tgz.tmp" -C "$work" recipe.toml family.json claims.md build.log run.log regime/results.json &&
+  tar czf "$OUTD/$name.tgz.tmp" -C "$work" recipe.toml family.json claims.md letters.md build.log run.log regime/results.json &&
     mv "$OUTD/$name.tgz.tmp" "$OUTD/$name.tgz"
   echo "== $name: trained in $tb s, grid in $tg s; $OUTD/$name.tgz"
   grep -E "^\| regime-" "$work/claims.md" | sed 's/^/   /'
+  grep -E "^\| base " "$work/letters.md" | sed 's/^/   letters: /'
 }
 status=0
 if [ "${JOBS:-1}" -le 1 ]; then
