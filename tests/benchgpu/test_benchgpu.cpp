@@ -15,6 +15,7 @@
 #include "harness/models/tokenizer.hpp"
 #include "tasks/common/eval.hpp"
 #include "tasks/common/io.hpp"
+#include "tests/common/tmpdir.hpp"
 
 using nlohmann::json;
 
@@ -25,11 +26,7 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-std::string temp_dir() {
-  std::string t = "/tmp/bm_benchgpu_test_" + std::to_string(getpid());
-  bm::make_dirs(t);
-  return t;
-}
+std::string temp_dir() { return bm::testutil::temp_dir("benchgpu"); }
 
 // Records every request (as the JSON line `bitmerge requests` writes, minus "task") and answers trivially.
 class Recorder : public bm::LanguageModel {
