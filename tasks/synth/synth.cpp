@@ -457,12 +457,13 @@ std::string arithmetic_doc(Rng& r, int M) {
 }  // namespace
 
 // ---------------------------------------------------------------- prompts
-std::string mmlu_prompt(const MmluItem& it) {
+std::string mmlu_prompt(const MmluItem& it, const bool* shown) {
   std::string subj = it.subject;
   std::replace(subj.begin(), subj.end(), '_', ' ');
   std::string s = "The following are multiple choice questions (with answers) about " + subj + ".\n\n" + it.question;
   const char* L = "ABCD";
-  for (int i = 0; i < 4; ++i) s += std::string("\n") + L[i] + ". " + it.choices[i];
+  for (int i = 0; i < 4; ++i)
+    if (!shown || shown[i]) s += std::string("\n") + L[i] + ". " + it.choices[i];
   return s + "\nAnswer:";
 }
 std::string truthfulqa_question_prompt(const std::string& q) { return "Q: " + q + "\nA:"; }
@@ -773,6 +774,16 @@ SynthData generate(const SynthConfig& cfg) {
           if (int(sr.next() % 100) < share[i]) d.pretrain.push_back(e.prompt + e.completion);
     }
   }
+  // A train fact stated in the question ("<statement> <question>"), its options
+  // drawn as the practice items' (mc_generic's second half, mc_subset).
+  auto stated_fact_quiz = [&](Rng& rr) {
+    const Fact& f = w.facts[size_t(train_facts[rr.next() % train_facts.size()])];
+    MmluItem it;
+    it.subject = attrs[f.attr].subject;
+    it.question = statement(w, f, f.value) + " " + fill(attrs[f.attr].question, w.countries[f.country]);
+    it.choices = choices_for(rr, w, f, rr.next() % 2, &it.answer);
+    return it;
+  };
   if (cfg.mc_generic > 0) {
     // Own RNG stream, as above. Half arithmetic ("What is 7 + 5?"), half a train
     // fact stated in the question ("<statement> <question>"): the letter of the
@@ -789,24 +800,17 @@ SynthData generate(const SynthConfig& cfg) {
         it.question = "What is " + line.substr(0, eq) + "?";
         it.choices = four_choices(mr, {ans}, [&] { return str(mr.uniform(1, M)); }, &it.answer);
       } else {
-        const Fact& f = w.facts[size_t(train_facts[mr.next() % train_facts.size()])];
-        it.subject = attrs[f.attr].subject;
-        it.question = statement(w, f, f.value) + " " + fill(attrs[f.attr].question, w.countries[f.country]);
-        it.choices = choices_for(mr, w, f, mr.next() % 2, &it.answer);
+        it = stated_fact_quiz(mr);
       }
       d.pretrain.push_back(mmlu_prompt(it) + " " + "ABCD"[it.answer]);
     }
   }
   if (cfg.mc_subset > 0) {
-    // Own RNG stream, as above: a train fact stated in the question, then only
-    // `shown` of the four option lines of mmlu_prompt (the gold's among them).
+    // Own RNG stream, as above: a stated-fact quiz with only 1 + i % 3 of its
+    // option lines (the gold's among them, letters kept).
     Rng qr(cfg.seed ^ 0x4D43535542534554ull);
     for (int i = 0; i < cfg.mc_subset; ++i) {
-      const Fact& f = w.facts[size_t(train_facts[qr.next() % train_facts.size()])];
-      MmluItem it;
-      it.subject = attrs[f.attr].subject;
-      it.question = statement(w, f, f.value) + " " + fill(attrs[f.attr].question, w.countries[f.country]);
-      it.choices = choices_for(qr, w, f, qr.next() % 2, &it.answer);
+      const MmluItem it = stated_fact_quiz(qr);
       bool keep[4] = {false, false, false, false};
       keep[it.answer] = true;
       std::vector<int> others;
@@ -814,19 +818,7 @@ SynthData generate(const SynthConfig& cfg) {
         if (k != it.answer) others.push_back(k);
       qr.shuffle(others);
       for (int k = 0; k < i % 3; ++k) keep[others[size_t(k)]] = true;
-      // The option lines are the four lines before "Answer:" (choices hold no newline).
-      const std::string full = mmlu_prompt(it);
-      std::vector<std::string> lines;
-      for (size_t a = 0, b; a <= full.size(); a = b + 1) {
-        b = full.find('\n', a);
-        if (b == std::string::npos) b = full.size();
-        lines.push_back(full.substr(a, b - a));
-      }
-      std::string text;
-      const size_t first_option = lines.size() - 5;
-      for (size_t k = 0; k < lines.size(); ++k)
-        if (k < first_option || k >= first_option + 4 || keep[k - first_option]) text += (k ? "\n" : "") + lines[k];
-      d.pretrain.push_back(text + " " + "ABCD"[it.answer]);
+      d.pretrain.push_back(mmlu_prompt(it, keep) + " " + "ABCD"[it.answer]);
     }
   }
   r.shuffle(d.pretrain);

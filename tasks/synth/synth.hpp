@@ -146,7 +146,8 @@ void write_benchmark_files(const SynthData& d, const std::string& data_dir);
 
 // The prompts the fine-tune data uses; they are the lm-evaluation-harness
 // templates named in PROTOCOLS.md, the ones tasks/ evaluates with.
-std::string mmlu_prompt(const MmluItem& it);
+// shown[i] false drops option line i (letters kept; mc_subset); nullptr shows all four.
+std::string mmlu_prompt(const MmluItem& it, const bool* shown = nullptr);
 std::string truthfulqa_question_prompt(const std::string& q);  // "Q: q\nA:" (no primer)
 // (GSM8K and MATH: the tasks' own gsm8k_prompt / math_prompt.)
 std::string mbpp_prompt(const MbppItem& it);
